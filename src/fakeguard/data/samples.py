@@ -1,0 +1,33 @@
+"""The unit every data source produces: one face image with its label and grouping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# MTCNN's landmark order; every landmark array in fakeguard uses it.
+LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclass(frozen=True)
+class FaceSample:
+    """One face crop, held in memory (demo data) or on disk (everything else).
+
+    `label` follows DESIGN decision 2: 1 = fake, 0 = real. `source_id` names the group that
+    must never be split across train/val/test (a real identity and the fakes made from it).
+    `landmarks` is a (5, 2) float array of x, y pixel positions in `LANDMARK_NAMES` order.
+    """
+
+    label: int
+    source_id: str
+    path: str | None = None
+    image: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
+    method: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.image is None):
+            raise ValueError("a FaceSample needs exactly one of `path` or `image`")
+        if self.label not in (0, 1):
+            raise ValueError(f"label must be 0 (real) or 1 (fake), got {self.label!r}")

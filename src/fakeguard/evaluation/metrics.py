@@ -1,0 +1,68 @@
+"""Binary detection metrics on P(fake) scores (numpy only, label 1 = fake)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EPS = 1e-7
+
+
+def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positive rates at every distinct threshold, from (0, 0) to (1, 1)."""
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tps = np.cumsum(labels)[last_of_tie]
+    fps = last_of_tie + 1 - tps
+    return np.r_[0.0, fps / fps[-1]], np.r_[0.0, tps / tps[-1]]
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Step-wise area under the precision-recall curve (as scikit-learn and torchmetrics)."""
+    order = np.argsort(-scores, kind="mergesort")
+    scores, labels = scores[order], labels[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(scores)), len(scores) - 1]
+    tps = np.cumsum(labels)[last_of_tie]
+    precision = tps / (last_of_tie + 1)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def equal_error_rate(fpr: np.ndarray, tpr: np.ndarray) -> float:
+    """The rate where false positives and false negatives are equal (linear interpolation)."""
+    fnr = 1.0 - tpr
+    diff = fnr - fpr
+    i = int(np.flatnonzero(diff <= 0)[0])
+    if i == 0 or diff[i] == 0:
+        return float(fpr[i])
+    t = diff[i - 1] / (diff[i - 1] - diff[i])
+    return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
+
+
+def binary_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """Accuracy at 0.5, ROC AUC, AP, EER, log loss and Brier score.
+
+    Ranking metrics (auc, ap, eer) are NaN when only one class is present.
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)
+    if labels.shape != probs.shape or labels.ndim != 1 or not len(labels):
+        raise ValueError(f"need equal, non-empty 1-d arrays; got {labels.shape}, {probs.shape}")
+    clipped = np.clip(probs, EPS, 1 - EPS)
+    metrics = {
+        "acc": float(np.mean((probs > 0.5) == (labels == 1))),
+        "auc": float("nan"),
+        "ap": float("nan"),
+        "eer": float("nan"),
+        "log_loss": float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))),
+        "brier": float(np.mean((probs - labels) ** 2)),
+        "n": float(len(labels)),
+    }
+    if 0 < labels.sum() < len(labels):
+        fpr, tpr = roc_curve(labels, probs)
+        metrics.update(
+            auc=float(np.trapezoid(tpr, fpr)),
+            ap=average_precision(labels, probs),
+            eer=equal_error_rate(fpr, tpr),
+        )
+    return metrics

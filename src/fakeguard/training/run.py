@@ -1,0 +1,84 @@
+"""`train(cfg)`: what `python train.py` runs. Returns the metric a sweeper optimises."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from omegaconf import DictConfig
+
+from fakeguard.evaluation.report import print_metrics, write_json
+from fakeguard.instantiate import instantiate_group
+
+log = logging.getLogger(__name__)
+
+
+def check_selection_uses_validation(callbacks: list[Any]) -> None:
+    """Checkpoints and early stopping must never be chosen on test data."""
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint | EarlyStopping):
+            monitor = getattr(callback, "monitor", None)
+            if monitor and not monitor.startswith("val/"):
+                raise ValueError(
+                    f"{type(callback).__name__} monitors {monitor!r}; model selection must "
+                    "use a validation metric (val/...)"
+                )
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Fit the configured detector, test its best checkpoint, print and save a summary."""
+    start = time.perf_counter()
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data, train_transform=instantiate(cfg.augment))
+    module = instantiate(cfg.model)
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    check_selection_uses_validation(callbacks)
+    loggers = instantiate_group(cfg.get("logger"))
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    metrics: dict[str, float] = {}
+    if cfg.get("train", True):
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
+        )
+        metrics.update(_as_floats(trainer.callback_metrics))
+    best = _best_checkpoint(trainer)
+    if best.get("score") is not None:
+        metrics[f"{best['monitor']}_best"] = best["score"]
+    if cfg.get("test", True):
+        trainer.test(module, datamodule=datamodule, ckpt_path=best.get("path"), weights_only=True)
+        metrics.update(_as_floats(trainer.callback_metrics))
+
+    wall = time.perf_counter() - start
+    notes = {"checkpoint": best.get("path") or "(none saved)", "wall time": f"{wall:.1f} s"}
+    print_metrics("fakeguard train", _summary(metrics), notes)
+    write_json(Path(trainer.default_root_dir) / "summary.json", {**metrics, **notes})
+    return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
+
+
+def _best_checkpoint(trainer: L.Trainer) -> dict[str, Any]:
+    callback = trainer.checkpoint_callback
+    if not isinstance(callback, ModelCheckpoint) or not callback.best_model_path:
+        return {}
+    score = callback.best_model_score
+    return {
+        "path": callback.best_model_path,
+        "monitor": callback.monitor,
+        "score": None if score is None else float(score),
+    }
+
+
+def _as_floats(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _summary(metrics: dict[str, float]) -> dict[str, float]:
+    """The few numbers worth a glance at the end of a run, in a stable order."""
+    order = ("val/auc_best", "val/auc", "val/acc", "val/loss", "test/auc", "test/acc", "test/ap")
+    return {k: metrics[k] for k in order if k in metrics}

@@ -1,0 +1,84 @@
+"""Every config a user can pick composes, and builds real objects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import albumentations as A
+import lightning as L
+import pytest
+from helpers import CONFIGS, ROOT, TINY_DEMO
+from hydra.errors import MissingConfigException
+from hydra.utils import instantiate
+
+from fakeguard.data.datamodule import FaceDataModule
+from fakeguard.instantiate import instantiate_group
+from fakeguard.training.module import DetectorModule
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
+AUGMENTS = sorted(p.stem for p in (CONFIGS / "augment").glob("*.yaml"))
+LOGGERS = sorted(p.stem for p in (CONFIGS / "logger").glob("*.yaml"))
+DEBUGS = sorted(p.stem for p in (CONFIGS / "debug").glob("*.yaml"))
+
+
+def build_all(cfg) -> None:
+    datamodule = instantiate(cfg.data, train_transform=instantiate(cfg.augment))
+    assert isinstance(datamodule, FaceDataModule)
+    assert isinstance(datamodule.train_transform, A.Compose)
+    assert isinstance(instantiate(cfg.model), DetectorModule)
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=instantiate_group(cfg.get("callbacks")),
+        logger=instantiate_group(cfg.get("logger")) or False,
+    )
+    assert isinstance(trainer, L.Trainer)
+
+
+def test_there_are_experiments_to_check():
+    assert {"effnet_clean", "effvit_clean"} <= set(EXPERIMENTS)
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_instantiates(make_cfg, experiment):
+    build_all(make_cfg("train", [f"experiment={experiment}", "model.net.weights=none"]))
+
+
+@pytest.mark.parametrize(
+    "override",
+    [f"model={m}" for m in MODELS]
+    + [f"augment={a}" for a in AUGMENTS]
+    + [f"logger={g}" for g in LOGGERS]
+    + [f"debug={d}" for d in DEBUGS],
+)
+def test_every_group_choice_composes_and_instantiates(make_cfg, override):
+    build_all(make_cfg("train", [override, "model.net.weights=none"]))
+
+
+def test_evaluate_config_composes(make_cfg):
+    cfg = make_cfg("evaluate", ["ckpt_path=some.ckpt"])
+    assert cfg.split == "test" and cfg.ckpt_path == "some.ckpt"
+
+
+def test_default_model_selection_is_on_validation_auc(make_cfg):
+    cfg = make_cfg("train", [])
+    assert cfg.callbacks.model_checkpoint.monitor == "val/auc"
+    assert cfg.callbacks.early_stopping.monitor == "val/auc"
+
+
+def test_unknown_choice_is_a_hydra_error(make_cfg):
+    with pytest.raises(MissingConfigException, match="effnet_clean"):
+        make_cfg("train", ["experiment=does_not_exist"])
+
+
+def test_cli_unknown_experiment_lists_the_available_choices():
+    result = subprocess.run(
+        [sys.executable, "train.py", "experiment=effvit_typo", *TINY_DEMO],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Available options" in result.stderr and "effvit_clean" in result.stderr
