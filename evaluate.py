@@ -1,4 +1,4 @@
-"""python evaluate.py ckpt_path=<checkpoint> [overrides]: compose configs/evaluate.yaml and score."""
+"""python evaluate.py ckpt_path=<checkpoint>: score a checkpoint (configs/evaluate.yaml)."""
 
 import hydra
 from omegaconf import DictConfig

@@ -29,6 +29,7 @@ def print_metrics(
 def write_json(path: str | Path, payload: Mapping) -> None:
     """JSON with NaN written as null, so every JSON reader accepts the file."""
     clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in payload.items()}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(clean, indent=2, sort_keys=True) + "\n")
 
 

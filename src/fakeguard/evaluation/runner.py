@@ -48,6 +48,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     metrics = binary_metrics(predictions["label"].to_numpy(), predictions["prob"].to_numpy())
 
     out = Path(trainer.default_root_dir)
+    out.mkdir(parents=True, exist_ok=True)
     predictions.to_csv(out / "predictions.csv", index=False)
     write_json(out / "metrics.json", {**metrics, "split": cfg.split, "ckpt_path": cfg.ckpt_path})
     named = {f"{cfg.split}/{k}": v for k, v in metrics.items()}

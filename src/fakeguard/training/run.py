@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,8 @@ from fakeguard.evaluation.report import print_metrics, write_json
 from fakeguard.instantiate import instantiate_group
 
 log = logging.getLogger(__name__)
+# Frozen BatchNorm layers are kept in eval mode on purpose (see Detector.train).
+warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode")
 
 
 def check_selection_uses_validation(callbacks: list[Any]) -> None:

@@ -1,0 +1,49 @@
+"""Frame-level metrics agree with torchmetrics and handle edge cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torchmetrics.functional.classification import binary_auroc, binary_average_precision
+
+from fakeguard.evaluation.metrics import binary_metrics
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_auc_and_ap_match_torchmetrics_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 500)
+    probs = np.round(np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0, 1), 2)
+    metrics = binary_metrics(labels, probs)
+    p, y = torch.tensor(probs), torch.tensor(labels)
+    assert metrics["auc"] == pytest.approx(binary_auroc(p, y).item(), abs=1e-6)
+    assert metrics["ap"] == pytest.approx(binary_average_precision(p, y).item(), abs=1e-6)
+
+
+def test_perfect_and_inverted_scores():
+    labels = np.array([0, 0, 1, 1])
+    perfect = binary_metrics(labels, np.array([0.1, 0.2, 0.8, 0.9]))
+    assert perfect["auc"] == 1.0 and perfect["eer"] == 0.0 and perfect["acc"] == 1.0
+    inverted = binary_metrics(labels, np.array([0.9, 0.8, 0.2, 0.1]))
+    assert inverted["auc"] == 0.0 and inverted["eer"] == 1.0
+
+
+def test_eer_where_error_rates_cross():
+    # threshold 0.5: one real of four above (FPR 0.25), one fake of four below (FNR 0.25)
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    probs = np.array([0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9])
+    assert binary_metrics(labels, probs)["eer"] == pytest.approx(0.25)
+
+
+def test_log_loss_and_brier():
+    metrics = binary_metrics(np.array([1, 0]), np.array([0.8, 0.4]))
+    assert metrics["log_loss"] == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2)
+    assert metrics["brier"] == pytest.approx((0.04 + 0.16) / 2)
+
+
+def test_one_class_gives_nan_ranking_metrics_not_a_crash():
+    metrics = binary_metrics(np.array([1, 1]), np.array([0.3, 0.9]))
+    assert math.isnan(metrics["auc"]) and metrics["acc"] == 0.5

@@ -1,0 +1,89 @@
+"""The real train path on CPU: both detectors, resuming, and safe model selection."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from helpers import TINY_DEMO
+
+from fakeguard.models.checkpoint import read_checkpoint
+from fakeguard.models.weights import IncompatibleCheckpointError
+from fakeguard.training.run import train
+
+FEW_BATCHES = [
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+]
+
+
+@pytest.mark.parametrize("experiment", ["effnet_clean", "effvit_clean"])
+def test_fast_dev_run_trains_each_detector(make_cfg, experiment):
+    cfg = make_cfg("train", [f"experiment={experiment}", *TINY_DEMO, "trainer.fast_dev_run=true"])
+    train(cfg)
+
+
+def test_bf16_mixed_precision_trains_on_cpu(make_cfg):
+    cfg = make_cfg(
+        "train", [*TINY_DEMO, "trainer.fast_dev_run=true", "trainer.precision=bf16-mixed"]
+    )
+    train(cfg)
+
+
+def test_resume_from_last_checkpoint_continues_at_the_next_epoch(make_cfg, tmp_path):
+    first = make_cfg(
+        "train",
+        [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=1", "test=false"],
+        tmp_path / "first",
+    )
+    train(first)
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert read_checkpoint(last)["epoch"] == 0
+
+    resumed = make_cfg(
+        "train",
+        [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=2", "test=false", f"ckpt_path={last}"],
+        tmp_path / "resumed",
+    )
+    train(resumed)
+    state = read_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    assert state["epoch"] == 1 and state["global_step"] == 4  # one more epoch, not two
+
+
+def test_resuming_another_architecture_is_a_clear_error(make_cfg, tmp_path):
+    cfg = make_cfg(
+        "train",
+        [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=1", "test=false"],
+        tmp_path / "effnet",
+    )
+    train(cfg)
+    last = tmp_path / "effnet" / "checkpoints" / "last.ckpt"
+    other = make_cfg(
+        "train", [*TINY_DEMO, "model=effvit", "test=false", f"ckpt_path={last}"], tmp_path / "vit"
+    )
+    with pytest.raises(IncompatibleCheckpointError, match="does not fit this model"):
+        train(other)
+
+
+def test_model_selection_on_a_test_metric_is_refused(make_cfg):
+    cfg = make_cfg("train", [*TINY_DEMO, "callbacks.model_checkpoint.monitor=test/auc"])
+    with pytest.raises(ValueError, match="validation metric"):
+        train(cfg)
+
+
+def test_train_returns_the_optimized_metric_and_writes_a_summary(make_cfg, tmp_path):
+    cfg = make_cfg("train", [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=1"])
+    value = train(cfg)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert value == pytest.approx(summary["val/auc_best"])
+    assert Path(summary["checkpoint"]).name == "best.ckpt"
+    assert "test/auc" in summary
+
+
+def test_checkpoints_load_without_pickle(make_cfg, tmp_path):
+    train(make_cfg("train", [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=1", "test=false"]))
+    checkpoint = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)
+    assert checkpoint["fakeguard_detector"]["arch"] == "Detector"
