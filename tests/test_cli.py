@@ -36,3 +36,15 @@ def test_fast_dev_run_from_the_command_line(tmp_path):
     result = run("train.py", *TINY_DEMO, "debug=fdr", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "fakeguard train" in result.stdout
+
+
+def test_unknown_experiment_lists_the_available_choices(tmp_path):
+    result = run("train.py", "experiment=effvit_typo", tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert "Available options" in result.stderr and "effvit_clean" in result.stderr
+
+
+def test_a_required_setting_left_out_is_one_error_line(tmp_path):
+    result = run("train.py", "data=folders", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "error: data.root must be set" in result.stderr and "Traceback" not in result.stderr

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import albumentations as A
 import lightning as L
 import pytest
-from helpers import CONFIGS, ROOT, TINY_DEMO
+from helpers import CONFIGS
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 
@@ -70,15 +67,3 @@ def test_default_model_selection_is_on_validation_auc(make_cfg):
 def test_unknown_choice_is_a_hydra_error(make_cfg):
     with pytest.raises(MissingConfigException, match="effnet_clean"):
         make_cfg("train", ["experiment=does_not_exist"])
-
-
-def test_cli_unknown_experiment_lists_the_available_choices():
-    result = subprocess.run(
-        [sys.executable, "train.py", "experiment=effvit_typo", *TINY_DEMO],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode != 0
-    assert "Available options" in result.stderr and "effvit_clean" in result.stderr

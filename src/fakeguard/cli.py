@@ -3,27 +3,33 @@
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from collections.abc import Callable
 from typing import TypeVar
 
+from omegaconf.errors import MissingMandatoryValue
+
 from fakeguard.errors import UserError
 
 T = TypeVar("T")
-log = logging.getLogger("fakeguard")
 
 
 def reports_user_errors(fn: Callable[..., T]) -> Callable[..., T]:
-    """Turn a `UserError` into `error: <message>` on stderr and exit status 2."""
+    """Turn a `UserError` or a missing `???` setting into one `error:` line, exit status 2."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs) -> T:
         try:
             return fn(*args, **kwargs)
         except UserError as error:
-            log.error("%s", error)
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
+            fail(str(error))
+        except MissingMandatoryValue as error:
+            key = error.full_key
+            fail(f"{key} must be set: add {key}=... to the command")
 
     return wrapper
+
+
+def fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)

@@ -71,6 +71,10 @@ class FaceDataModule(LightningDataModule):
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         self.setup()
         transform = self.train_transform if train else eval_pipeline(self.image_size)
+        if train:
+            # albumentations draws from its own generators: tie them to torch's seed so a
+            # seeded run augments the same way (workers reseed in `seed_worker_transform`).
+            transform.set_random_seed(torch.initial_seed() % 2**32)
         return FaceDataset(self.splits[split], transform)
 
     def dataloader(self, split: str, train: bool = False) -> DataLoader:
