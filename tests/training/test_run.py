@@ -9,6 +9,7 @@ import pytest
 import torch
 from helpers import TINY_DEMO
 
+from fakeguard.errors import UserError
 from fakeguard.models.checkpoint import read_checkpoint
 from fakeguard.models.weights import IncompatibleCheckpointError
 from fakeguard.training.run import train
@@ -33,14 +34,16 @@ def test_bf16_mixed_precision_trains_on_cpu(make_cfg):
     train(cfg)
 
 
-def test_resume_from_last_checkpoint_continues_at_the_next_epoch(make_cfg, tmp_path):
-    first = make_cfg(
-        "train",
-        [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=1", "test=false"],
-        tmp_path / "first",
+def train_one_epoch(make_cfg, run_dir: Path) -> Path:
+    """Train the tiny demo for one short epoch; return its last.ckpt."""
+    train(
+        make_cfg("train", [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=1", "test=false"], run_dir)
     )
-    train(first)
-    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+def test_resume_from_last_checkpoint_continues_at_the_next_epoch(make_cfg, tmp_path):
+    last = train_one_epoch(make_cfg, tmp_path / "first")
     assert read_checkpoint(last)["epoch"] == 0
 
     resumed = make_cfg(
@@ -54,13 +57,7 @@ def test_resume_from_last_checkpoint_continues_at_the_next_epoch(make_cfg, tmp_p
 
 
 def test_resuming_another_architecture_is_a_clear_error(make_cfg, tmp_path):
-    cfg = make_cfg(
-        "train",
-        [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=1", "test=false"],
-        tmp_path / "effnet",
-    )
-    train(cfg)
-    last = tmp_path / "effnet" / "checkpoints" / "last.ckpt"
+    last = train_one_epoch(make_cfg, tmp_path / "effnet")
     other = make_cfg(
         "train", [*TINY_DEMO, "model=effvit", "test=false", f"ckpt_path={last}"], tmp_path / "vit"
     )
@@ -70,7 +67,7 @@ def test_resuming_another_architecture_is_a_clear_error(make_cfg, tmp_path):
 
 def test_model_selection_on_a_test_metric_is_refused(make_cfg):
     cfg = make_cfg("train", [*TINY_DEMO, "callbacks.model_checkpoint.monitor=test/auc"])
-    with pytest.raises(ValueError, match="validation metric"):
+    with pytest.raises(UserError, match="validation metric"):
         train(cfg)
 
 
@@ -83,7 +80,7 @@ def test_train_returns_the_optimized_metric_and_writes_a_summary(make_cfg, tmp_p
     assert "test/auc" in summary
 
 
-def test_checkpoints_load_without_pickle(make_cfg, tmp_path):
-    train(make_cfg("train", [*TINY_DEMO, *FEW_BATCHES, "trainer.max_epochs=1", "test=false"]))
+def test_checkpoints_load_without_pickle(tmp_path, make_cfg):
+    train_one_epoch(make_cfg, tmp_path)
     checkpoint = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)
     assert checkpoint["fakeguard_detector"]["arch"] == "Detector"

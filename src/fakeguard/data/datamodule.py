@@ -101,7 +101,7 @@ class FaceDataModule(LightningDataModule):
 class DemoDataModule(FaceDataModule):
     """Synthetic faces and self-blended fakes generated in code: no download (see data.demo)."""
 
-    def __init__(self, num_identities: int = 400, seed: int = 0, **kwargs) -> None:
+    def __init__(self, num_identities: int = 600, seed: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_identities = num_identities
         self.seed = seed

@@ -13,12 +13,15 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig
 
+from fakeguard.errors import UserError
 from fakeguard.evaluation.report import print_metrics, write_json
 from fakeguard.instantiate import instantiate_group
 
 log = logging.getLogger(__name__)
 # Frozen BatchNorm layers are kept in eval mode on purpose (see Detector.train).
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode")
+# Lightning's own use of a deprecated torch API; nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
 
 def check_selection_uses_validation(callbacks: list[Any]) -> None:
@@ -27,7 +30,7 @@ def check_selection_uses_validation(callbacks: list[Any]) -> None:
         if isinstance(callback, ModelCheckpoint | EarlyStopping):
             monitor = getattr(callback, "monitor", None)
             if monitor and not monitor.startswith("val/"):
-                raise ValueError(
+                raise UserError(
                     f"{type(callback).__name__} monitors {monitor!r}; model selection must "
                     "use a validation metric (val/...)"
                 )
