@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_DEMO
+from helpers import CONFIGS, TINY_DEMO
 
+from fakeguard.attacks.unet import UNetAttacker
 from fakeguard.errors import UserError
 from fakeguard.models.checkpoint import read_checkpoint
 from fakeguard.models.weights import IncompatibleCheckpointError
 from fakeguard.training.run import train
 
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 FEW_BATCHES = [
     "trainer.limit_train_batches=2",
     "trainer.limit_val_batches=2",
@@ -21,17 +23,16 @@ FEW_BATCHES = [
 ]
 
 
-@pytest.mark.parametrize("experiment", ["effnet_clean", "effvit_clean"])
-def test_fast_dev_run_trains_each_detector(make_cfg, experiment):
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_fast_dev_run_trains_every_experiment(make_cfg, experiment):
     cfg = make_cfg("train", [f"experiment={experiment}", *TINY_DEMO, "trainer.fast_dev_run=true"])
     train(cfg)
 
 
-def test_bf16_mixed_precision_trains_on_cpu(make_cfg):
-    cfg = make_cfg(
-        "train", [*TINY_DEMO, "trainer.fast_dev_run=true", "trainer.precision=bf16-mixed"]
-    )
-    train(cfg)
+@pytest.mark.parametrize("attack", ["none", "pgd_unet"])
+def test_bf16_mixed_precision_trains_on_cpu(make_cfg, attack):
+    overrides = ["trainer.fast_dev_run=true", "trainer.precision=bf16-mixed", f"attack={attack}"]
+    train(make_cfg("train", [*TINY_DEMO, *overrides]))
 
 
 def train_one_epoch(make_cfg, run_dir: Path) -> Path:
@@ -84,3 +85,25 @@ def test_checkpoints_load_without_pickle(tmp_path, make_cfg):
     train_one_epoch(make_cfg, tmp_path)
     checkpoint = torch.load(tmp_path / "checkpoints" / "best.ckpt", weights_only=True)
     assert checkpoint["fakeguard_detector"]["arch"] == "Detector"
+
+
+def test_adversarial_checkpoint_carries_the_attacker_and_stepped_schedulers(make_cfg, tmp_path):
+    overrides = [*TINY_DEMO, *FEW_BATCHES, "attack=pgd_unet", "attack.steps=2", "test=false"]
+    train(make_cfg("train", [*overrides, "trainer.max_epochs=2"]))
+    checkpoint = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    unet = UNetAttacker(**checkpoint["fakeguard_attacker"])
+    prefix = "adversary.unet."
+    unet.load_state_dict(
+        {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    )
+    assert checkpoint["lr_schedulers"][0]["last_epoch"] == 2  # stepped by hand, once per epoch
+    assert len(checkpoint["optimizer_states"]) == 2  # the detector's and the attacker's
+
+
+def test_resuming_a_clean_checkpoint_with_an_attacker_is_a_clear_error(make_cfg, tmp_path):
+    last = train_one_epoch(make_cfg, tmp_path / "clean")
+    adv = make_cfg(
+        "train", [*TINY_DEMO, "attack=pgd_unet", "test=false", f"ckpt_path={last}"], tmp_path / "a"
+    )
+    with pytest.raises(IncompatibleCheckpointError, match="adversary.unet"):
+        train(adv)

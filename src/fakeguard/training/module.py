@@ -1,4 +1,4 @@
-"""The LightningModule that trains a detector on clean crops."""
+"""The LightningModule that trains a detector, on clean crops or against an `Adversary`."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision
 
-from fakeguard.models.checkpoint import SPEC_KEY, check_compatible, detector_state
+from fakeguard.errors import UserError
+from fakeguard.models.checkpoint import SPEC_KEY, check_compatible
 from fakeguard.models.detectors import Detector
+from fakeguard.training.adversary import Adversary
 from fakeguard.training.losses import detection_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 STAGES = ("train", "val", "test")
+ATTACKER_SPEC_KEY = "fakeguard_attacker"
+
+
+class NonFiniteLossError(UserError, FloatingPointError):
+    """Training produced NaN/inf losses for too many consecutive steps."""
 
 
 class DetectorModule(LightningModule):
@@ -25,6 +32,9 @@ class DetectorModule(LightningModule):
 
     `optimizer` and `scheduler` are partials from the config (`_partial_: true`).
     `trainable_blocks` freezes the backbone except its last N groups (None: train all).
+    With an `adversary`, each training step is manual (see `adversarial_step`).
+    A step whose loss is NaN/inf is skipped and counted (`train/skipped_steps`); after
+    `max_bad_steps` in a row, training stops with a clear error.
     """
 
     def __init__(
@@ -35,13 +45,23 @@ class DetectorModule(LightningModule):
         pos_weight: float | None = None,
         balanced_loss: bool = False,
         trainable_blocks: int | None = None,
+        adversary: Adversary | None = None,
+        gradient_clip_val: float | None = None,
+        max_bad_steps: int = 20,
     ) -> None:
         super().__init__()
         self.net = net
+        self.adversary = adversary
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.pos_weight = pos_weight
         self.balanced_loss = balanced_loss
+        self.gradient_clip_val = gradient_clip_val
+        self.max_bad_steps = max_bad_steps
+        self.bad_steps_in_row = 0
+        self.skipped_steps = 0
+        # Several losses and two optimizers per batch: Lightning's loop cannot express that.
+        self.automatic_optimization = adversary is None
         if trainable_blocks is not None:
             net.freeze_backbone(trainable_blocks)
         for stage in STAGES:
@@ -57,18 +77,97 @@ class DetectorModule(LightningModule):
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return detection_loss(logits, labels, self.pos_weight, self.balanced_loss)
 
+    def _update_metrics(self, stage: str, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(torch.sigmoid(logits.detach().float()), labels.long())
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(labels))
+
     def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
         logits = self.net(batch["image"])
         loss = self.loss(logits, batch["label"])
-        metrics = getattr(self, f"{stage}_metrics")
-        metrics.update(torch.sigmoid(logits.float()), batch["label"].long())
-        batch_size = len(logits)
-        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=batch_size)
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(logits))
+        self._update_metrics(stage, logits, batch["label"])
         return loss
 
-    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> Any:
+        if self.adversary is not None:
+            return self.adversarial_step(batch)
+        loss = self._shared_step(batch, "train")
+        return loss if self._finite(loss) else None  # None: Lightning skips the step
+
+    def adversarial_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """1. clean loss; 2. PGD loss; 3. U-Net update against the frozen detector;
+        4. detector update on the weighted clean + PGD + fresh U-Net losses."""
+        x, y = batch["image"], batch["label"]
+        adversary = self.adversary
+        optimizers = self.optimizers()
+        optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        logits = self.net(x)
+        losses = {"clean": self.loss(logits, y)}
+        if adversary.pgd is not None:
+            losses["pgd"] = self.loss(self.net(adversary.pgd(self.net, x, y)), y)
+        if adversary.unet is not None:
+            self._attacker_update(optimizers[1], x, y)
+            with torch.no_grad():
+                x_unet = adversary.unet.perturb(x)
+            losses["unet"] = self.loss(self.net(x_unet), y)
+        loss = sum(adversary.loss_weights[k] * v for k, v in losses.items())
+        for name, value in losses.items():
+            self.log(f"train/loss_{name}", value, on_step=False, on_epoch=True, batch_size=len(y))
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=len(y))
+        self._update_metrics("train", logits, y)
+        if self._finite(loss):
+            self._step(optimizers[0], loss)
+        return loss.detach()
+
+    def _attacker_update(self, optimizer: Any, x: torch.Tensor, y: torch.Tensor) -> None:
+        loss, parts = self.adversary.attacker_loss(self.net, x, y)
+        for name, value in parts.items():
+            self.log(f"attacker/{name}", value, on_step=False, on_epoch=True, batch_size=len(y))
+        if self._finite(loss):
+            self._step(optimizer, loss)
+
+    def _step(self, optimizer: Any, loss: torch.Tensor) -> None:
+        """One manual update, clipped through Lightning (so mixed precision unscales first)."""
+        optimizer.zero_grad()
+        self.manual_backward(loss)
+        if self.gradient_clip_val:
+            self.clip_gradients(optimizer, self.gradient_clip_val, "norm")
+        optimizer.step()
+
+    def _finite(self, loss: torch.Tensor) -> bool:
+        if torch.isfinite(loss).all():
+            self.bad_steps_in_row = 0
+            return True
+        self.skipped_steps += 1
+        self.bad_steps_in_row += 1
+        self.log("train/skipped_steps", float(self.skipped_steps), on_step=True, on_epoch=False)
+        if self.bad_steps_in_row >= self.max_bad_steps:
+            raise NonFiniteLossError(
+                f"the training loss was NaN/inf for {self.bad_steps_in_row} steps in a row "
+                f"({self.skipped_steps} skipped in all); lower the learning rate, set "
+                "model.gradient_clip_val, or use trainer.precision=bf16-mixed instead of 16-mixed"
+            )
+        return False
+
+    def on_train_epoch_end(self) -> None:
+        if self.automatic_optimization:
+            return
+        # Manual optimization: Lightning leaves the schedulers to us.
+        schedulers = self.lr_schedulers()
+        for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(self.trainer.callback_metrics["val/auc"])
+            elif scheduler is not None:
+                scheduler.step()
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+    ) -> None:
+        # One setting for both paths: the module's value unless the Trainer sets its own.
+        value = gradient_clip_val or self.gradient_clip_val
+        if value:
+            self.clip_gradients(optimizer, value, gradient_clip_algorithm or "norm")
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "val")
@@ -83,18 +182,22 @@ class DetectorModule(LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise ValueError("DetectorModule needs an `optimizer` to train")
-        optimizer = self.optimizer_factory([p for p in self.parameters() if p.requires_grad])
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": "val/auc"},
-        }
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        detector = {"optimizer": self.optimizer_factory(params)}
+        if self.scheduler_factory is not None:
+            scheduler = self.scheduler_factory(detector["optimizer"])
+            detector["lr_scheduler"] = {"scheduler": scheduler, "interval": "epoch"}
+            detector["lr_scheduler"]["monitor"] = "val/auc"
+        if self.adversary is None or self.adversary.unet is None:
+            return detector
+        attacker = self.adversary.unet_optimizer(self.adversary.unet.parameters())
+        return [detector, {"optimizer": attacker}]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # The architecture travels with the weights, so evaluate/export need no model config.
+        # The architectures travel with the weights, so evaluate/export need no model config.
         checkpoint[SPEC_KEY] = dict(self.net.spec)
+        if self.adversary is not None and self.adversary.unet is not None:
+            checkpoint[ATTACKER_SPEC_KEY] = dict(self.adversary.unet.spec)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        check_compatible(self.net, detector_state(checkpoint), "the checkpoint")
+        check_compatible(self, checkpoint.get("state_dict", {}), "the checkpoint")

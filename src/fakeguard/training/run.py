@@ -36,13 +36,19 @@ def check_selection_uses_validation(callbacks: list[Any]) -> None:
                 )
 
 
+def build_adversary(cfg: DictConfig) -> Any:
+    """The configured attackers (`attack=...`), or None for clean training."""
+    node = cfg.get("attack") or {}
+    return instantiate(node["adversary"]) if node.get("adversary") else None
+
+
 def train(cfg: DictConfig) -> float | None:
     """Fit the configured detector, test its best checkpoint, print and save a summary."""
     start = time.perf_counter()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.data, train_transform=instantiate(cfg.augment))
-    module = instantiate(cfg.model)
+    module = instantiate(cfg.model, adversary=build_adversary(cfg))
     callbacks = instantiate_group(cfg.get("callbacks"))
     check_selection_uses_validation(callbacks)
     loggers = instantiate_group(cfg.get("logger"))

@@ -1,0 +1,142 @@
+"""L-inf PGD and FGSM (with random start) against one-logit deepfake detectors.
+
+A detector maps pixels in [0, 1] of shape (N, 3, H, W) to logits (N,) of P(fake), label 1 =
+fake. Normalisation lives inside the model, so `eps` and `step_size` are in pixel units
+(8/255 = eight grey levels). Both attacks maximise the detector's own training loss,
+`binary_cross_entropy_with_logits` with mean reduction, and return a detached batch `x_adv`
+with `|x_adv - x| <= eps` exactly (checked in floating point, not just up to rounding) and
+every pixel in [0, 1]. `x` itself must lie in [0, 1].
+
+Why the attack runs the model in eval mode (and restores every submodule's flag afterwards):
+
+* BatchNorm in train mode would update its running statistics with every intermediate
+  iterate, i.e. `steps` polluting updates per attacked batch, from images that are neither
+  clean nor the final adversarial ones.
+* BatchNorm in train mode normalises with batch statistics, so each image's gradient would
+  depend on the other images in the batch: the attack on one image would change with its
+  neighbours.
+* Dropout in train mode would make the objective random, so the sign-gradient steps would
+  follow noise rather than the model.
+
+The attack therefore targets the model as it will be deployed (eval), as the reference
+implementations (Madry et al.'s, ART's `PyTorchClassifier.loss_gradient`) also do. Flags are
+restored per module, not with `model.train(was_training)`, because detectors keep frozen
+BatchNorm layers in eval mode on purpose while the rest trains.
+
+Gradients are taken with `torch.autograd.grad` w.r.t. the input only, so parameters' `.grad`
+are never touched and `requires_grad` on parameters is never toggled. The attack works inside
+`torch.autocast` (the iterate stays in the input's dtype; the loss is computed in float32),
+under `torch.no_grad()` and under `torch.inference_mode()` (e.g. Lightning validation).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fakeguard.attacks.modes import eval_mode
+
+
+class PGD:
+    """L-inf projected gradient descent (Madry et al. 2018), untargeted.
+
+    Each of `steps` iterations takes a sign-gradient ascent step of `step_size` on the BCE loss,
+    then projects onto the `eps`-ball around `x` and clamps to [0, 1]. With `random_start`, the
+    first iterate is `x` plus uniform noise in [-eps, eps] (projected the same way).
+    """
+
+    def __init__(
+        self,
+        eps: float = 8 / 255,
+        step_size: float = 2 / 255,
+        steps: int = 10,
+        random_start: bool = True,
+    ) -> None:
+        if not (_is_real(eps) and math.isfinite(eps) and eps >= 0):
+            raise ValueError(f"eps must be a finite number >= 0 (pixel units), got {eps!r}")
+        if not (_is_real(step_size) and math.isfinite(step_size) and step_size > 0):
+            raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
+        if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1):
+            raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        self.eps = float(eps)
+        self.step_size = float(step_size)
+        self.steps = steps
+        self.random_start = bool(random_start)
+
+    @property
+    def passes(self) -> int:
+        """Forward+backward passes through the model that one call costs."""
+        return self.steps
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(eps={self.eps:.6g}, step_size={self.step_size:.6g}, "
+            f"steps={self.steps}, random_start={self.random_start})"
+        )
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Adversarial pixels for `x` (N, 3, H, W) in [0, 1] with labels `y` (N,), detached."""
+        # Leave inference mode and re-enable grad: callers may attack during validation.
+        with eval_mode(model), torch.inference_mode(False), torch.enable_grad():
+            return self._attack(model, x, y)
+
+    def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x = x.detach().clone()  # a normal tensor even if `x` came from inference mode
+        y = y.detach().to(device=x.device, dtype=torch.float32)
+        eps = _eps_tensor(self.eps, x)
+        x_adv = x
+        if self.random_start:
+            noise = torch.empty_like(x).uniform_(-self.eps, self.eps)
+            x_adv = _project(x + noise, x, eps)
+        for _ in range(self.steps):
+            x_adv = x_adv.detach().requires_grad_(True)
+            # float32 loss: under bf16 autocast the logits are bf16.
+            loss = F.binary_cross_entropy_with_logits(model(x_adv).float(), y)
+            (grad,) = torch.autograd.grad(loss, x_adv)
+            x_adv = _project(x_adv.detach() + self.step_size * grad.sign(), x, eps)
+        return x_adv.detach()
+
+
+class FGSM(PGD):
+    """FGSM with random start ("Fast is better than free", Wong, Rice & Kolter 2020).
+
+    One step of `step_size` (default 1.25 * eps, the paper's choice) from a uniform random
+    start in the eps-ball, then the same projection and clamp as PGD.
+    """
+
+    def __init__(self, eps: float = 8 / 255, step_size: float | None = None) -> None:
+        if step_size is None and _is_real(eps) and eps == 0:
+            raise ValueError("FGSM's default step_size is 1.25 * eps: give eps > 0 or a step_size")
+        step = 1.25 * eps if step_size is None and _is_real(eps) else step_size
+        super().__init__(eps=eps, step_size=step, steps=1, random_start=True)
+
+    def __repr__(self) -> str:
+        return f"FGSM(eps={self.eps:.6g}, step_size={self.step_size:.6g})"
+
+
+def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Project onto the eps-ball around x, then clamp to [0, 1].
+
+    x + clamp(x_adv - x) rounds to nearest, so `out - x` can exceed eps by a fraction of an
+    ulp; such pixels move one ulp back towards x, which always lands inside the ball (and
+    [0, 1], since x is inside). One ulp suffices: rounding overshoots by at most half of one.
+    """
+    out = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
+    over = (out - x).abs() > eps
+    return torch.where(over, torch.nextafter(out, x), out)
+
+
+def _eps_tensor(eps: float, like: torch.Tensor) -> torch.Tensor:
+    """eps in `like`'s dtype, rounded down: float32(8/255) > 8/255 would break the bound."""
+    t = torch.tensor(eps, dtype=like.dtype)
+    if t.item() > eps:
+        t = torch.nextafter(t, torch.zeros_like(t))
+    return t.to(like.device)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)

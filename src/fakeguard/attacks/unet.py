@@ -1,0 +1,163 @@
+"""A learned attacker: a tiny U-Net that adds smooth, compression-surviving perturbations.
+
+The attacker maps pixels x in [0, 1] to a perturbation delta with |delta| < eps; the attacked
+image is clamp(x + delta, 0, 1). It is trained with `attacker_loss`, which maximises the
+detector's BCE while a total-variation term suppresses speckle and a low-frequency term keeps
+the energy out of the band that detectors can easily normalise away.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+# tanh rounds to exactly +-1 in float32 for |out| > ~9; shrinking by one part in a million keeps
+# |delta| < eps strictly even then, and changes nothing that matters.
+_SHRINK = 1.0 - 1e-6
+
+
+def _conv_block(in_ch: int, out_ch: int) -> nn.Sequential:
+    """Two conv-GroupNorm-SiLU layers.
+
+    GroupNorm, not BatchNorm: its statistics are per image, so one image's perturbation never
+    depends on the rest of the batch (and train/eval behave the same). The conv bias is dropped
+    because the norm that follows would cancel it.
+    """
+    groups = math.gcd(out_ch, 8)
+    layers: list[nn.Module] = []
+    for ch in (in_ch, out_ch):
+        layers += [
+            nn.Conv2d(ch, out_ch, 3, padding=1, bias=False),
+            nn.GroupNorm(groups, out_ch),
+            nn.SiLU(),
+        ]
+    return nn.Sequential(*layers)
+
+
+def _downsample(x: Tensor) -> Tensor:
+    """Halve H and W, rounding up, so odd sizes (and 1 pixel) keep working."""
+    return F.avg_pool2d(x, kernel_size=2, stride=2, ceil_mode=True)
+
+
+class UNetAttacker(nn.Module):
+    """Tiny U-Net: pixels (N, 3, H, W) in [0, 1] -> perturbation delta with |delta| < eps.
+
+    `depth` down levels (channels base * 2**i), a bottleneck, `depth` up levels that concatenate
+    the matching skip, then a 1x1 conv to 3 channels. Upsampling goes to each skip's exact size,
+    so any H, W works. `spec` holds the constructor arguments, so a checkpoint can rebuild the
+    attacker without pickle: `UNetAttacker(**spec)`.
+    """
+
+    def __init__(self, eps: float = 8 / 255, base_channels: int = 16, depth: int = 3) -> None:
+        super().__init__()
+        if not (eps > 0 and math.isfinite(eps)):
+            raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+        if int(base_channels) != base_channels or base_channels < 1:
+            raise ValueError(f"base_channels must be an integer >= 1, got {base_channels!r}")
+        if int(depth) != depth or depth < 1:
+            raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+        base_channels, depth = int(base_channels), int(depth)
+        self.spec: dict[str, Any] = {
+            "eps": float(eps),
+            "base_channels": base_channels,
+            "depth": depth,
+        }
+        self.eps = float(eps)
+        chans = [base_channels * 2**i for i in range(depth + 1)]
+        self.downs = nn.ModuleList(
+            _conv_block(3 if i == 0 else chans[i - 1], chans[i]) for i in range(depth)
+        )
+        self.bottleneck = _conv_block(chans[depth - 1], chans[depth])
+        self.ups = nn.ModuleList(
+            _conv_block(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(depth))
+        )
+        self.head = nn.Conv2d(chans[0], 3, 1)
+        # Small but nonzero: the attack starts near the clean image yet gradients reach every layer.
+        nn.init.normal_(self.head.weight, std=1e-2)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Pixels (N, 3, H, W) in [0, 1] -> delta of the same shape and dtype, |delta| < eps."""
+        h = x * 2 - 1  # centre the input
+        skips = []
+        for block in self.downs:
+            h = block(h)
+            skips.append(h)
+            h = _downsample(h)
+        h = self.bottleneck(h)
+        for block, skip in zip(self.ups, reversed(skips), strict=True):
+            h = F.interpolate(h, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            h = block(torch.cat([h, skip], dim=1))
+        out = self.head(h).float()  # tanh in float32: bf16 would round many values to +-1
+        return ((self.eps * _SHRINK) * torch.tanh(out)).to(x.dtype)
+
+    def perturb(self, x: Tensor) -> Tensor:
+        """The attacked image clamp(x + delta, 0, 1)."""
+        return (x + self(x)).clamp(0, 1)
+
+
+def _mean_abs(t: Tensor) -> Tensor:
+    """Mean |t|, or 0 for an empty tensor (an image 1 pixel high has no vertical neighbours)."""
+    return t.abs().mean() if t.numel() else t.new_zeros(())
+
+
+def total_variation(delta: Tensor) -> Tensor:
+    """Anisotropic TV of (..., H, W): mean |vertical diff| + mean |horizontal diff|, a scalar.
+
+    Means, not sums, so the weight does not have to change with the image size. Penalising it
+    suppresses pixel-level speckle, which JPEG quantisation would erase anyway.
+    """
+    d = delta.float()
+    return _mean_abs(d[..., 1:, :] - d[..., :-1, :]) + _mean_abs(d[..., :, 1:] - d[..., :, :-1])
+
+
+def _low_frequency_mask(h: int, w: int, radius: float, device: torch.device) -> Tensor:
+    """(H, W) bool mask of the fft2 bins with sqrt(fy**2 + fx**2) <= radius * 0.5 cycles/pixel."""
+    fy = torch.fft.fftfreq(h, device=device).view(-1, 1)
+    fx = torch.fft.fftfreq(w, device=device).view(1, -1)
+    return (fy**2 + fx**2).sqrt() <= radius * 0.5
+
+
+def low_frequency_share(delta: Tensor, radius: float = 0.1) -> Tensor:
+    """Share in [0, 1] of the perturbation's energy near DC, averaged over the batch.
+
+    Convention: frequencies come from `torch.fft.fftfreq` (cycles/pixel, Nyquist = 0.5) and a
+    bin counts as low if sqrt(fy**2 + fx**2) <= radius * 0.5, i.e. `radius` is a fraction of the
+    Nyquist frequency (0.1 -> periods of 20 pixels and longer). Energy is |fft2|**2 summed over
+    the channels of each image. Why penalise it: low frequencies (colour casts, slow gradients)
+    are what a detector's normalisation and augmentation wash out, while the finest detail is
+    what compression quantises away, so the attack should live in the mid band.
+    Always float32, even under autocast (FFT has no bf16 kernel). delta: (N, C, H, W).
+    """
+    if delta.ndim != 4:
+        raise ValueError(f"delta must be (N, C, H, W), got shape {tuple(delta.shape)}")
+    power = torch.fft.fft2(delta.float(), norm="ortho").abs().square()
+    mask = _low_frequency_mask(*delta.shape[-2:], radius, delta.device)
+    low = (power * mask).sum(dim=(1, 2, 3))
+    total = power.sum(dim=(1, 2, 3))
+    # An all-zero delta has no energy: 0 / tiny = 0 rather than 0 / 0 = NaN.
+    return (low / total.clamp_min(torch.finfo(torch.float32).tiny)).mean()
+
+
+def attacker_loss(
+    logits: Tensor,
+    labels: Tensor,
+    delta: Tensor,
+    tv_weight: float = 0.05,
+    freq_weight: float = 0.1,
+    radius: float = 0.1,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Loss to minimise: -detector BCE + tv_weight * TV + freq_weight * low-frequency share.
+
+    Minimising it maximises the detector's BCE on the attacked images, with smooth mid-band
+    perturbations. Returns the total and detached parts {"bce", "tv", "lowfreq"} for logging.
+    """
+    bce = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+    tv = total_variation(delta)
+    lowfreq = low_frequency_share(delta, radius)
+    total = -bce + tv_weight * tv + freq_weight * lowfreq
+    return total, {"bce": bce.detach(), "tv": tv.detach(), "lowfreq": lowfreq.detach()}

@@ -1,0 +1,54 @@
+"""The LightningModule's safety nets: NaN/inf steps are skipped, counted, and stopped."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import lightning as L
+import pytest
+import torch
+
+from fakeguard.attacks.pgd import PGD
+from fakeguard.data.datamodule import DemoDataModule
+from fakeguard.models.detectors import Detector
+from fakeguard.training.adversary import Adversary
+from fakeguard.training.module import DetectorModule, NonFiniteLossError
+
+
+def fit_with_nan_loss(adversary: Adversary | None, max_bad_steps: int) -> DetectorModule:
+    torch.manual_seed(0)
+    # pos_weight NaN makes every training loss NaN while the model itself stays finite
+    module = DetectorModule(
+        Detector(weights="none", img_size=32),
+        partial(torch.optim.SGD, lr=0.1),
+        pos_weight=float("nan"),
+        adversary=adversary,
+        max_bad_steps=max_bad_steps,
+    )
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    data = DemoDataModule(num_identities=24, image_size=32, batch_size=8)
+    trainer.fit(module, datamodule=data)
+    return module
+
+
+@pytest.mark.parametrize("adversary", [None, Adversary(pgd=PGD(steps=1))], ids=["clean", "pgd"])
+def test_non_finite_steps_are_skipped_and_counted(adversary):
+    torch.manual_seed(0)
+    before = dict(Detector(weights="none", img_size=32).named_parameters())
+    module = fit_with_nan_loss(adversary, max_bad_steps=10)
+    assert module.skipped_steps == 3
+    assert all(torch.equal(before[k], p) for k, p in module.net.named_parameters())
+
+
+@pytest.mark.parametrize("adversary", [None, Adversary(pgd=PGD(steps=1))], ids=["clean", "pgd"])
+def test_persistent_non_finite_loss_stops_with_a_clear_message(adversary):
+    with pytest.raises(NonFiniteLossError, match="NaN/inf for 2 steps in a row"):
+        fit_with_nan_loss(adversary, max_bad_steps=2)
