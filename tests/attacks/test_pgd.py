@@ -319,7 +319,9 @@ def test_attack_works_when_the_caller_disabled_grad(context):
     model, x, y = tiny_net(), edge_images(), labels()
     expected = PGD(random_start=False)(model, x, y)
     with context():
-        x_adv = PGD(random_start=False)(model, x, y)
+        # a batch built inside the context, as Lightning's predict and validation loops do
+        x_ctx, y_ctx = x.clone(), y.clone()
+        x_adv = PGD(random_start=False)(model, x_ctx, y_ctx)
     assert torch.equal(x_adv, expected)
 
 

@@ -85,8 +85,11 @@ class PGD:
             return self._attack(model, x, y)
 
     def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        x = x.detach().clone()  # a normal tensor even if `x` came from inference mode
-        y = y.detach().to(device=x.device, dtype=torch.float32)
+        # Clones are normal tensors even when the batch was built in inference mode.
+        x = x.detach().clone()
+        y = (
+            y.detach().clone().to(device=x.device, dtype=torch.float32)
+        )  # may be an inference tensor
         eps = _eps_tensor(self.eps, x)
         x_adv = x
         if self.random_start:

@@ -16,16 +16,25 @@ from fakeguard.evaluation.metrics import binary_metrics
 from fakeguard.evaluation.report import print_metrics, write_json
 from fakeguard.models.checkpoint import load_detector
 from fakeguard.models.detectors import Detector
-from fakeguard.training.module import DetectorModule
+from fakeguard.training.module import Attack, DetectorModule
 
 log = logging.getLogger(__name__)
 
 
 def predict(
-    detector: Detector, datamodule: FaceDataModule, split: str, trainer: L.Trainer
+    detector: Detector,
+    datamodule: FaceDataModule,
+    split: str,
+    trainer: L.Trainer,
+    attack: Attack | None = None,
 ) -> pd.DataFrame:
-    """One row per sample of `split`: index, source id, label and P(fake)."""
-    batches = trainer.predict(DetectorModule(detector), dataloaders=datamodule.dataloader(split))
+    """One row per sample of `split`: index, source id, label and P(fake).
+
+    With `attack` (e.g. a `PGD`), every batch is attacked white-box before it is scored.
+    """
+    module = DetectorModule(detector)
+    module.predict_attack = attack
+    batches = trainer.predict(module, dataloaders=datamodule.dataloader(split))
     index = torch.cat([b["index"] for b in batches]).numpy()
     samples = datamodule.splits[split]
     return pd.DataFrame(

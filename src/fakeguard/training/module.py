@@ -19,6 +19,7 @@ from fakeguard.training.losses import detection_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
+Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 STAGES = ("train", "val", "test")
 ATTACKER_SPEC_KEY = "fakeguard_attacker"
 
@@ -58,6 +59,7 @@ class DetectorModule(LightningModule):
         self.balanced_loss = balanced_loss
         self.gradient_clip_val = gradient_clip_val
         self.max_bad_steps = max_bad_steps
+        self.predict_attack: Attack | None = None
         self.bad_steps_in_row = 0
         self.skipped_steps = 0
         # Several losses and two optimizers per batch: Lightning's loop cannot express that.
@@ -176,7 +178,10 @@ class DetectorModule(LightningModule):
         self._shared_step(batch, "test")
 
     def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, Any]:
-        prob = torch.sigmoid(self.net(batch["image"]).float())
+        x = batch["image"]
+        if self.predict_attack is not None:  # white-box: attack the detector being scored
+            x = self.predict_attack(self.net, x, batch["label"])
+        prob = torch.sigmoid(self.net(x).float())
         return {"prob": prob, "label": batch["label"], "index": batch["index"]}
 
     def configure_optimizers(self) -> Any:
