@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -17,6 +18,7 @@ LOSS_TERMS = ("clean", "pgd", "unet")
 class Adversary(nn.Module):
     """The attackers and their knobs, held as a module so the U-Net is saved in checkpoints.
 
+    The U-Net has its own optimizer and, optionally, its own scheduler (stepped per epoch).
     `loss_weights` weigh the detector's clean, PGD and U-Net losses (normalised to sum to 1
     over the terms in use; default equal). `tv_weight`, `freq_weight` and `freq_radius` shape
     the U-Net's own loss (see `fakeguard.attacks.unet.attacker_loss`).
@@ -27,6 +29,7 @@ class Adversary(nn.Module):
         pgd: PGD | None = None,
         unet: UNetAttacker | None = None,
         unet_optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
+        unet_scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         loss_weights: Mapping[str, float] | None = None,
         tv_weight: float = 0.05,
         freq_weight: float = 0.1,
@@ -44,6 +47,7 @@ class Adversary(nn.Module):
         self.pgd = pgd
         self.unet = unet
         self.unet_optimizer = unet_optimizer
+        self.unet_scheduler = unet_scheduler
         self.tv_weight = tv_weight
         self.freq_weight = freq_weight
         self.freq_radius = freq_radius

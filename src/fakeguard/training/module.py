@@ -195,8 +195,11 @@ class DetectorModule(LightningModule):
             detector["lr_scheduler"]["monitor"] = "val/auc"
         if self.adversary is None or self.adversary.unet is None:
             return detector
-        attacker = self.adversary.unet_optimizer(self.adversary.unet.parameters())
-        return [detector, {"optimizer": attacker}]
+        attacker = {"optimizer": self.adversary.unet_optimizer(self.adversary.unet.parameters())}
+        if self.adversary.unet_scheduler is not None:
+            scheduler = self.adversary.unet_scheduler(attacker["optimizer"])
+            attacker["lr_scheduler"] = {"scheduler": scheduler, "interval": "epoch"}
+        return [detector, attacker]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The architectures travel with the weights, so evaluate/export need no model config.
