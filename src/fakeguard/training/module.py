@@ -188,18 +188,12 @@ class DetectorModule(LightningModule):
         if self.optimizer_factory is None:
             raise ValueError("DetectorModule needs an `optimizer` to train")
         params = [p for p in self.net.parameters() if p.requires_grad]
-        detector = {"optimizer": self.optimizer_factory(params)}
-        if self.scheduler_factory is not None:
-            scheduler = self.scheduler_factory(detector["optimizer"])
-            detector["lr_scheduler"] = {"scheduler": scheduler, "interval": "epoch"}
-            detector["lr_scheduler"]["monitor"] = "val/auc"
-        if self.adversary is None or self.adversary.unet is None:
+        detector = _optimizer_config(self.optimizer_factory(params), self.scheduler_factory)
+        adversary = self.adversary
+        if adversary is None or adversary.unet is None:
             return detector
-        attacker = {"optimizer": self.adversary.unet_optimizer(self.adversary.unet.parameters())}
-        if self.adversary.unet_scheduler is not None:
-            scheduler = self.adversary.unet_scheduler(attacker["optimizer"])
-            attacker["lr_scheduler"] = {"scheduler": scheduler, "interval": "epoch"}
-        return [detector, attacker]
+        attacker = adversary.unet_optimizer(adversary.unet.parameters())
+        return [detector, _optimizer_config(attacker, adversary.unet_scheduler)]
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The architectures travel with the weights, so evaluate/export need no model config.
@@ -209,3 +203,17 @@ class DetectorModule(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_compatible(self, checkpoint.get("state_dict", {}), "the checkpoint")
+
+
+def _optimizer_config(
+    optimizer: torch.optim.Optimizer, scheduler_factory: SchedulerFactory | None
+) -> dict[str, Any]:
+    """Lightning's optimizer dict, with a per-epoch scheduler when one is configured."""
+    config: dict[str, Any] = {"optimizer": optimizer}
+    if scheduler_factory is not None:
+        config["lr_scheduler"] = {
+            "scheduler": scheduler_factory(optimizer),
+            "interval": "epoch",
+            "monitor": "val/auc",  # read only by ReduceLROnPlateau
+        }
+    return config
