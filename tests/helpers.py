@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -33,3 +35,29 @@ def compose_config(name: str, overrides: list[str], run_dir: Path) -> DictConfig
         cfg.paths.log_dir = str(run_dir)
         del cfg.hydra
     return cfg
+
+
+def face_image(size: int = 160) -> np.ndarray:
+    """A real photographed face (skimage's astronaut), cropped loosely and resized: uint8 RGB."""
+    from skimage import data
+
+    return cv2.resize(data.astronaut()[20:260, 100:340], (size, size), interpolation=cv2.INTER_AREA)
+
+
+def write_face_video(path: Path, frames: int = 12, size: tuple[int, int] = (320, 240)) -> Path:
+    """An H.264 clip of `face_image()` sliding across a grey frame (width, height = size)."""
+    import av
+
+    width, height = size
+    face = face_image(min(height, width) // 2)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(frames):
+            canvas = np.full((height, width, 3), 120, np.uint8)
+            x = int(i * (width - face.shape[1]) / max(frames - 1, 1))
+            y = (height - face.shape[0]) // 2
+            canvas[y : y + face.shape[0], x : x + face.shape[1]] = face
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
+        container.mux(stream.encode())
+    return path

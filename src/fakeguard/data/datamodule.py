@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import albumentations as A
+import pandas as pd
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
 from fakeguard.data.dataset import FaceDataset, seed_worker_transform
 from fakeguard.data.folders import scan_folders
+from fakeguard.data.manifest import manifest_samples, read_manifest
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.splits import SPLITS, split_of
 from fakeguard.data.transforms import eval_pipeline
@@ -50,13 +53,18 @@ class FaceDataModule(LightningDataModule):
     def load_samples(self) -> Sequence[FaceSample]:
         raise NotImplementedError
 
-    def setup(self, stage: str | None = None) -> None:
-        if self.splits is not None:
-            return
+    def load_splits(self) -> dict[str, list[FaceSample]]:
+        """Samples per split; by default a hash of each sample's source id decides."""
         splits: dict[str, list[FaceSample]] = {name: [] for name in SPLITS}
         for sample in self.load_samples():
             name = split_of(sample.source_id, self.val_fraction, self.test_fraction)
             splits[name].append(sample)
+        return splits
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is not None:
+            return
+        splits = self.load_splits()
         for name, samples in splits.items():
             labels = torch.tensor([s.label for s in samples])
             log.info("%s: %d samples (%d fake)", name, len(samples), int(labels.sum()))
@@ -77,11 +85,18 @@ class FaceDataModule(LightningDataModule):
             transform.set_random_seed(torch.initial_seed() % 2**32)
         return FaceDataset(self.splits[split], transform)
 
+    def train_sampler(self, dataset: FaceDataset) -> Sampler | None:
+        """A sampler for training batches; None shuffles uniformly."""
+        return None
+
     def dataloader(self, split: str, train: bool = False) -> DataLoader:
+        dataset = self.dataset(split, train)
+        sampler = self.train_sampler(dataset) if train else None
         return DataLoader(
-            self.dataset(split, train),
+            dataset,
             batch_size=self.batch_size,
-            shuffle=train,
+            shuffle=train and sampler is None,
+            sampler=sampler,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
@@ -122,3 +137,75 @@ class FolderDataModule(FaceDataModule):
 
     def load_samples(self) -> Sequence[FaceSample]:
         return scan_folders(self.root)
+
+
+class ManifestDataModule(FaceDataModule):
+    """Face crops listed in a manifest from `python -m fakeguard.prepare` (data=faces).
+
+    Splits come from the manifest (by source id, decided once at preparation). `methods`
+    keeps only these manipulation methods among the fakes (real crops always stay);
+    `compressions` and `datasets` keep only matching rows. `balance` draws training batches
+    with equal expected numbers of real and fake crops (FF++ has 4-5 fakes per real).
+    """
+
+    def __init__(
+        self,
+        manifest: str,
+        methods: Sequence[str] | None = None,
+        compressions: Sequence[str] | None = None,
+        datasets: Sequence[str] | None = None,
+        balance: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.manifest = Path(manifest).expanduser()
+        self.filters = {"methods": methods, "compressions": compressions, "datasets": datasets}
+        self.balance = balance
+
+    def load_splits(self) -> dict[str, list[FaceSample]]:
+        rows = select(read_manifest(self.manifest), **self.filters)
+        if rows.empty:
+            raise DataError(f"no rows of {self.manifest} match {self.filters}")
+        unknown = set(rows["split"]) - set(SPLITS)
+        if unknown:
+            raise DataError(f"{self.manifest} has unknown split name(s) {sorted(unknown)}")
+        return {
+            name: manifest_samples(rows[rows["split"] == name], self.manifest.parent)
+            for name in SPLITS
+        }
+
+    def train_sampler(self, dataset: FaceDataset) -> Sampler | None:
+        if not self.balance:
+            return None
+        labels = torch.tensor([s.label for s in dataset.samples])
+        weights = 1.0 / torch.bincount(labels, minlength=2).clamp(min=1).float()
+        return WeightedRandomSampler(weights[labels], num_samples=len(labels), replacement=True)
+
+
+def select(
+    manifest: pd.DataFrame,
+    methods: Sequence[str] | None = None,
+    compressions: Sequence[str] | None = None,
+    datasets: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Rows of the given fake methods (plus every real row), compressions and datasets;
+    None keeps all. A name that matches nothing is an error: it is most likely a typo."""
+    keep = pd.Series(True, index=manifest.index)
+    for column, wanted in (
+        ("method", methods),
+        ("compression", compressions),
+        ("dataset", datasets),
+    ):
+        if wanted is None:
+            continue
+        present = set(manifest[column])
+        if set(wanted) - present:
+            raise DataError(
+                f"no {column} {sorted(set(wanted) - present)} in the manifest; "
+                f"it has {sorted(present)}"
+            )
+        match = manifest[column].isin(list(wanted))
+        if column == "method":
+            match |= manifest["label"] == 0  # a method names fakes; reals always stay
+        keep &= match
+    return manifest[keep]

@@ -19,7 +19,7 @@ NO_LANDMARKS = np.zeros((0, 2), dtype=np.float32)
 
 class FaceDataset(Dataset):
     """Each item: `image` (3, H, W) float in [0, 1], `label` (1 = fake), `landmarks` (5, 2)
-    after the transform (NaN when the sample has none), and `index` into `samples`.
+    after the transform (NaN when the sample has none), `index` into `samples` and `video_id`.
 
     A file that fails to decode is skipped with a warning naming it, and the next sample is
     served instead, so one damaged file never stops a training run.
@@ -58,6 +58,7 @@ class FaceDataset(Dataset):
             "label": torch.tensor(float(sample.label)),
             "landmarks": torch.from_numpy(landmarks),
             "index": i,
+            "video_id": sample.video_id,
         }
 
 

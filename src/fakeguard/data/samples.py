@@ -17,6 +17,7 @@ class FaceSample:
     `label` follows DESIGN decision 2: 1 = fake, 0 = real. `source_id` names the group that
     must never be split across train/val/test (a real identity and the fakes made from it).
     `landmarks` is a (5, 2) float array of x, y pixel positions in `LANDMARK_NAMES` order.
+    `video_id` names the video a crop came from, so evaluation can aggregate per video.
     """
 
     label: int
@@ -25,6 +26,7 @@ class FaceSample:
     image: np.ndarray | None = None
     landmarks: np.ndarray | None = None
     method: str = ""
+    video_id: str = ""
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.image is None):

@@ -1,0 +1,242 @@
+"""Media items -> face crops on disk, one record per item (the unit of resumption).
+
+An item's crops are written first and its record (manifest rows + failures) last, both
+atomically: an item with a record is done; one without is redone from scratch. So a run killed
+at any moment and started again ends with exactly the rows of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fakeguard.data.faces import Face, FaceDetector, assign_tracks, crop_box
+from fakeguard.data.frames import MediaReadError, sample_frames, sample_indices
+from fakeguard.data.images import ImageReadError, read_rgb
+from fakeguard.data.manifest import write_atomically
+from fakeguard.data.sources import MediaItem
+
+log = logging.getLogger(__name__)
+KEEP = ("largest", "all")
+
+
+@dataclass(frozen=True)
+class ExtractSettings:
+    """What decides the crops; stored with the output so a resumed run cannot mix settings."""
+
+    frames: int = 32
+    margin: float = 0.3
+    keep: str = "largest"
+    track_iou: float = 0.3
+    reuse_source_boxes: bool = False
+
+    def __post_init__(self) -> None:
+        if self.keep not in KEEP:
+            raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
+        if self.frames < 1 or self.margin < 0:
+            raise ValueError("frames must be >= 1 and margin >= 0")
+
+
+@dataclass
+class Media:
+    """Decoded frames of one item (index -> uint8 RGB), or the reason there are none."""
+
+    frame_count: int = 0
+    frames: dict[int, np.ndarray] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+
+
+def record_path(out: Path, item: MediaItem) -> Path:
+    return out / "records" / item.dataset / f"{item.video_id}.json"
+
+
+def read_record(out: Path, item: MediaItem) -> dict | None:
+    path = record_path(out, item)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def failure(item: MediaItem, reason: str, frame: int = -1) -> dict:
+    return {
+        "dataset": item.dataset,
+        "video_id": item.video_id,
+        "media": item.path,
+        "frame": frame,
+        "reason": reason,
+    }
+
+
+def load_media(item: MediaItem, frames: int) -> Media:
+    """Decode the sampled frames of a video, or an image as frame 0. Never raises for bad
+    media: a missing, corrupt or truncated file comes back as failures."""
+    path = Path(item.path)
+    if not path.is_file():
+        return Media(failures=[failure(item, "missing file")])
+    try:
+        if item.kind == "image":
+            return Media(1, {0: read_rgb(path)})
+        count, decoded = sample_frames(path, frames)
+    except (MediaReadError, ImageReadError) as error:
+        return Media(failures=[failure(item, f"cannot decode: {error}")])
+    if not decoded:
+        return Media(count, failures=[failure(item, "no decodable frames")])
+    wanted = sample_indices(count, frames) if count else sorted(decoded)
+    lost = [failure(item, "frame could not be decoded", i) for i in wanted if i not in decoded]
+    return Media(count, decoded, lost)
+
+
+def extract_item(
+    item: MediaItem,
+    media: Media,
+    detector: FaceDetector,
+    settings: ExtractSettings,
+    out: Path,
+    reused: dict[int, list[Face]] | None = None,
+) -> dict:
+    """Detect (or reuse) faces, save the crops, and return the item's record."""
+    indices = sorted(media.frames)
+    frames = [media.frames[i] for i in indices]
+    detected = detector.detect(frames) if reused is None else [reused.get(i, []) for i in indices]
+    if settings.keep == "largest":
+        detected = [faces[:1] for faces in detected]
+    tracks = assign_tracks(detected, settings.track_iou)
+    rows, failures = [], list(media.failures)
+    for index, frame, faces, ids in zip(indices, frames, detected, tracks, strict=True):
+        if not faces:
+            failures.append(failure(item, _no_face_reason(detector, frame), index))
+        for face_index, (face, track) in enumerate(zip(faces, ids, strict=True)):
+            rows.append(
+                _crop_row(item, media, frame, index, face_index, face, track, settings, out)
+            )
+            if reused is not None:
+                rows[-1]["boxes_from"] = item.original
+    if not rows and media.frames:
+        failures.append(failure(item, "no face in any sampled frame"))
+    return {"rows": rows, "failures": failures}
+
+
+def _no_face_reason(detector: FaceDetector, frame: np.ndarray) -> str:
+    h, w = frame.shape[:2]
+    if detector.too_small(h, w):
+        return f"frame too small for face detection ({w}x{h})"
+    return "no face detected"
+
+
+def _crop_row(
+    item: MediaItem,
+    media: Media,
+    frame: np.ndarray,
+    index: int,
+    face_index: int,
+    face: Face,
+    track: int,
+    settings: ExtractSettings,
+    out: Path,
+) -> dict:
+    h, w = frame.shape[:2]
+    x1, y1, x2, y2 = crop_box(face.box, h, w, settings.margin)
+    relative = Path("crops") / item.dataset / item.video_id / f"{index:06d}_{face_index}.png"
+    save_png(out / relative, frame[y1:y2, x1:x2])
+    return {
+        "path": relative.as_posix(),
+        "label": item.label,
+        "dataset": item.dataset,
+        "method": item.method,
+        "compression": item.compression,
+        "video_id": item.video_id,
+        "source_id": item.source_id,
+        "split": item.split,
+        "kind": item.kind,
+        "media": item.path,
+        "frame": index,
+        "face": face_index,
+        "track": track,
+        "frame_count": media.frame_count,
+        "frame_height": h,
+        "frame_width": w,
+        "box": [round(float(v), 2) for v in face.box],
+        "crop_box": [int(x1), int(y1), int(x2), int(y2)],
+        "landmarks": [round(float(v), 2) for v in (face.landmarks - [x1, y1]).ravel()],
+        "prob": round(face.prob, 6),
+        "boxes_from": "",
+    }
+
+
+def save_png(path: Path, rgb: np.ndarray) -> None:
+    """Lossless, so the robustness suite stays the only compression fakeguard adds."""
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"PNG encoding failed for {path}")
+    write_atomically(path, lambda tmp: tmp.write_bytes(data.tobytes()))
+
+
+def faces_of_record(record: dict) -> tuple[int, dict[int, list[Face]]]:
+    """An item's record -> (frame count, faces per frame in frame pixels), for reuse."""
+    faces: dict[int, list[Face]] = {}
+    count = 0
+    for row in record["rows"]:
+        count = row["frame_count"]
+        offset = np.asarray(row["crop_box"][:2], dtype=np.float32)
+        landmarks = np.asarray(row["landmarks"], dtype=np.float32).reshape(5, 2) + offset
+        face = Face(np.asarray(row["box"], dtype=np.float32), landmarks, row["prob"])
+        faces.setdefault(row["frame"], []).append(face)
+    return count, faces
+
+
+def process_item(
+    item: MediaItem, media: Media, detector: FaceDetector, settings: ExtractSettings, out: Path
+) -> None:
+    """Extract one item and write its record last (the item is then done)."""
+    reused = _reusable_faces(item, media, settings, out)
+    try:
+        record = extract_item(item, media, detector, settings, out, reused)
+    except Exception as error:  # one bad item must never stop a 100,000-video run
+        log.exception("face extraction failed for %s", item.path)
+        record = {"rows": [], "failures": [failure(item, f"{type(error).__name__}: {error}")]}
+    write_atomically(record_path(out, item), lambda tmp: tmp.write_text(json.dumps(record)))
+
+
+def _reusable_faces(
+    item: MediaItem, media: Media, settings: ExtractSettings, out: Path
+) -> dict[int, list[Face]] | None:
+    """The original video's faces, when reuse is on and it was sampled at the same frames."""
+    if not (settings.reuse_source_boxes and item.original and media.frames):
+        return None
+    original = read_record(out, _original_item(item))
+    if original is None or not original["rows"]:
+        return None
+    count, faces = faces_of_record(original)
+    return faces if count == media.frame_count else None
+
+
+def _original_item(item: MediaItem) -> MediaItem:
+    return MediaItem(
+        path="",
+        label=0,
+        dataset=item.dataset,
+        method="real",
+        compression=item.compression,
+        video_id=str(item.original),
+        source_id=item.source_id,
+        kind=item.kind,
+    )
+
+
+def with_prefetch(
+    items: Sequence[MediaItem], load: Callable[[MediaItem], Media]
+) -> Iterator[tuple[MediaItem, Media]]:
+    """Yield (item, media), decoding the next item in a thread while the caller detects faces
+    in this one: PyAV releases the GIL, so decoding and MTCNN overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(load, items[0]) if items else None
+        for i, item in enumerate(items):
+            media = pending.result()
+            pending = pool.submit(load, items[i + 1]) if i + 1 < len(items) else None
+            yield item, media

@@ -1,0 +1,112 @@
+"""The face manifest: one row per crop, written atomically, read back as FaceSamples."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fakeguard.data.samples import FaceSample
+from fakeguard.errors import DataError
+
+# Every manifest has these columns, in this order. Boxes are in frame pixels (x1, y1, x2, y2);
+# `landmarks` holds the 5 MTCNN points as 10 numbers (x, y, ...) in crop pixels, so
+# frame coordinates are landmarks + crop_box[:2]. `path` is relative to the manifest.
+COLUMNS = (
+    "path",
+    "label",
+    "dataset",
+    "method",
+    "compression",
+    "video_id",
+    "source_id",
+    "split",
+    "kind",
+    "media",
+    "frame",
+    "face",
+    "track",
+    "frame_count",
+    "frame_height",
+    "frame_width",
+    "box",
+    "crop_box",
+    "landmarks",
+    "prob",
+    "boxes_from",
+)
+FAILURE_COLUMNS = ("dataset", "video_id", "media", "frame", "reason")
+ROW_ORDER = ["video_id", "frame", "face"]
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place, so
+    a killed process never leaves a half-written file under the final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def manifest_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    """Rows (dicts with every column) -> a manifest DataFrame in canonical order."""
+    frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
+    frame = frame.astype({"label": "int64", "frame": "int64", "face": "int64", "track": "int64"})
+    return frame.sort_values(ROW_ORDER, kind="stable").reset_index(drop=True)
+
+
+def failures_frame(rows: Sequence[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows), columns=list(FAILURE_COLUMNS)).astype({"frame": "int64"})
+    return frame.sort_values(["video_id", "frame", "reason"], kind="stable").reset_index(drop=True)
+
+
+def write_manifest(path: Path, manifest: pd.DataFrame) -> None:
+    write_atomically(path, lambda tmp: manifest.to_parquet(tmp, index=False))
+
+
+def write_failures(path: Path, failures: pd.DataFrame) -> None:
+    write_atomically(path, lambda tmp: failures.to_csv(tmp, index=False))
+
+
+def read_manifest(path: str | Path) -> pd.DataFrame:
+    """Load a manifest, or raise DataError saying how to make one."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"manifest not found: {path}. Make one with "
+            "`python -m fakeguard.prepare source=... root=... out=...`"
+        )
+    manifest = pd.read_parquet(path)
+    missing = [c for c in ("path", "label", "source_id", "split") if c not in manifest.columns]
+    if missing:
+        raise DataError(f"{path} is not a fakeguard manifest: no column(s) {missing}")
+    return manifest
+
+
+def manifest_samples(manifest: pd.DataFrame, root: Path) -> list[FaceSample]:
+    """Rows -> FaceSamples with absolute crop paths and (5, 2) crop landmarks."""
+    samples = []
+    for row in manifest.itertuples(index=False):
+        landmarks = getattr(row, "landmarks", None)
+        samples.append(
+            FaceSample(
+                label=int(row.label),
+                source_id=str(row.source_id),
+                path=str(root / row.path),
+                landmarks=None
+                if landmarks is None
+                else np.asarray(landmarks, dtype=np.float32).reshape(5, 2),
+                method=str(getattr(row, "method", "")),
+                video_id=str(getattr(row, "video_id", "")),
+            )
+        )
+    return samples
