@@ -124,7 +124,7 @@ def test_sample_indices_take_every_frame_of_a_short_video():
         ("variable_rate.mp4", 10, True),  # no pts grid: decoded through, counting frames
     ],
 )
-def test_read_frames_equal_a_sequential_decode(tmp_path, name, gop, bframes):
+def test_read_frames_equal_a_sequential_decode(tmp_path, count_seeks, name, gop, bframes):
     variable_rate = name.startswith("variable")
     path = make_video(tmp_path / name, n=120, gop=gop, bframes=bframes, variable_rate=variable_rate)
     reference = sequential(path)
@@ -132,6 +132,10 @@ def test_read_frames_equal_a_sequential_decode(tmp_path, name, gop, bframes):
     got = read_frames(path, [57, 3, 0, 119, 25, 26, 90, 118, 3])  # any order, repeats
     assert_same_frames(got, reference, wanted)
     assert [frame_number(got[i]) for i in wanted] == wanted
+    if variable_rate:
+        assert count_seeks == []  # no pts grid to tell indices by: decoded through, counting
+    elif gop == 10:
+        assert len(count_seeks) > 1  # the rewind after the scan, then over whole GOPs
 
 
 def test_far_apart_frames_are_reached_by_seeking(tmp_path, count_seeks):
@@ -155,11 +159,13 @@ def test_a_seek_that_lands_off_target_falls_back_to_sequential_decoding(tmp_path
     assert_same_frames(read_frames(path, [5, 62, 105]), sequential(path), [5, 62, 105])
 
 
-def test_sample_frames_counts_and_samples_evenly(tmp_path):
+def test_sample_frames_counts_and_samples_evenly(tmp_path, count_seeks):
     path = make_video(tmp_path / "v.mp4", n=120, gop=10)
     count, got = sample_frames(path, 32)
     assert count == frame_count(path) == 120
     assert_same_frames(got, sequential(path), sample_indices(120, 32))
+    # Samples 3-4 frames apart: no seek could pay, so no scan and no seek.
+    assert count_seeks == []
 
 
 def test_a_short_video_gives_all_its_frames(tmp_path):
@@ -204,7 +210,7 @@ def test_a_truncated_video_gives_the_frames_before_the_cut(tmp_path, name, varia
     cut.write_bytes(data[: int(len(data) * 0.6)])
     count, sampled = sample_frames(cut, 32)
     assert count == frame_count(full)  # as the header says, not what is left
-    assert 32 // 3 <= len(sampled) < 32  # well into the video, none past the cut
+    assert 32 // 3 <= len(sampled) < 32  # well into the video, but not to its end
     # Every frame that comes back is exactly the full file's frame at that index.
     got = read_frames(cut, range(120))
     assert sampled.keys() <= got.keys()

@@ -9,6 +9,8 @@ import cv2
 import numpy as np
 import torch
 
+from fakeguard.data.mtcnn import detect_faces
+
 DEFAULT_THRESHOLDS = (0.85, 0.95, 0.95)  # the DFDC-winning pipeline's, stricter than MTCNN's
 
 
@@ -40,7 +42,10 @@ def detector_scale(height: int, width: int) -> float:
 
 
 class FaceDetector:
-    """MTCNN over batches of frames; returns every face of each frame, largest first."""
+    """MTCNN over batches of frames; returns every face of each frame, largest first.
+
+    The networks and weights are facenet-pytorch's; the cascade runs in `fakeguard.data.mtcnn`.
+    """
 
     def __init__(
         self,
@@ -55,6 +60,7 @@ class FaceDetector:
             raise ValueError(f"MTCNN needs three thresholds in (0, 1), got {list(thresholds)}")
         self.batch_size = batch_size
         self.min_face_size = min_face_size
+        self.thresholds = tuple(thresholds)
         self.mtcnn = MTCNN(
             keep_all=True,
             thresholds=list(thresholds),
@@ -85,24 +91,20 @@ class FaceDetector:
         return found
 
     def _detect_batch(self, batch: np.ndarray, scale: float) -> list[list[Face]]:
+        nets = (self.mtcnn.pnet, self.mtcnn.rnet, self.mtcnn.onet)
         with torch.inference_mode():
-            boxes, probs, points = self.mtcnn.detect(batch, landmarks=True)
-        result = []
-        for frame_boxes, frame_probs, frame_points in zip(boxes, probs, points, strict=True):
-            if frame_boxes is None:
-                result.append([])
-                continue
-            # facenet returns object arrays; cast before doing arithmetic on them
-            faces = [
-                Face(
-                    box=np.asarray(box, dtype=np.float32) / scale,
-                    landmarks=np.asarray(point, dtype=np.float32).reshape(5, 2) / scale,
-                    prob=float(prob),
-                )
-                for box, prob, point in zip(frame_boxes, frame_probs, frame_points, strict=True)
-            ]
-            result.append(sorted(faces, key=lambda f: f.area, reverse=True))
-        return result
+            found = detect_faces(batch, nets, self.min_face_size, self.thresholds)
+        return [
+            sorted(
+                (
+                    Face(box / scale, landmarks / scale, float(prob))
+                    for box, prob, landmarks in zip(boxes, probs, points, strict=True)
+                ),
+                key=lambda f: f.area,
+                reverse=True,
+            )
+            for boxes, probs, points in found
+        ]
 
 
 def _resize(frame: np.ndarray, scale: float) -> np.ndarray:

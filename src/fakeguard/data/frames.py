@@ -1,21 +1,21 @@
 """Decode a few sampled frames of a video with PyAV, exactly and without decoding the rest.
 
 Frame indices are 0-based in presentation order, as a plain sequential decode counts them.
-One demuxing pass (cheap: no decoding) reads every packet's pts and keyframe flag. When those
-pts lie on the grid of a constant frame rate, a frame's index follows from its pts, so
-`read_frames` may seek over whole GOPs to the keyframe before the next wanted frame. The grid
-is trusted only while every decoded frame lands where it says; on any disagreement the video
-is decoded again from the start, counting frames, as it is when the frame rate is variable.
-So the result is always the frames a sequential decode gives, at the same indices.
+When the wanted frames lie far enough apart for a seek to pay, one demuxing pass (cheap: no
+decoding) reads every packet's pts and keyframe flag. If those pts lie on the grid of a
+constant frame rate, a frame's index follows from its pts, so `read_frames` seeks over whole
+GOPs to the keyframe before the next wanted frame. The grid is trusted only while every
+decoded frame lands where it says; on any disagreement the video is decoded again from the
+start, counting frames, as it is when the frame rate is variable. So the result is always the
+frames a sequential decode gives, at the same indices.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import av
@@ -46,7 +46,7 @@ def frame_count(path: str | os.PathLike) -> int:
     """Frames of the first video stream: as the container records them, else estimated from
     the duration, else counted by demuxing packets (no decoding)."""
     with _open(path) as container:
-        return _frame_count(container, _video_stream(container, path))
+        return _frame_count(path, container, _video_stream(container, path))
 
 
 def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> dict[int, np.ndarray]:
@@ -59,29 +59,80 @@ def read_frames(path: str | os.PathLike, indices: Sequence[int]) -> dict[int, np
     if wanted and wanted[0] < 0:
         raise ValueError(f"frame indices must be >= 0, got {wanted[0]}")
     with _open(path) as container:
-        stream = _video_stream(container, path)
-        return _read(path, container, stream, wanted, _scan(container, stream))
+        return _read(path, container, _video_stream(container, path), wanted)
 
 
 def sample_frames(path: str | os.PathLike, n: int) -> tuple[int, dict[int, np.ndarray]]:
     """(frame count, the `n` evenly sampled frames that decode), see `sample_indices`."""
-    # One container for counting, scanning and decoding: opening one probes (decodes) a frame.
+    # One container for counting and decoding: opening one probes (decodes) a frame.
     with _open(path) as container:
         stream = _video_stream(container, path)
-        scan = _scan(container, stream)
-        count = _frame_count(container, stream, scan.packets)
-        return count, _read(path, container, stream, sample_indices(count, n), scan)
+        count = _frame_count(path, container, stream)
+        return count, _read(path, container, stream, sample_indices(count, n))
 
 
 def _frame_count(
-    container: av.container.InputContainer, stream: av.VideoStream, packets: int | None = None
+    path: str | os.PathLike, container: av.container.InputContainer, stream: av.VideoStream
 ) -> int:
     if stream.frames > 0:
         return stream.frames
     duration = _duration(container, stream)
     if duration and stream.average_rate:
         return round(duration * stream.average_rate)
-    return packets if packets is not None else _scan(container, stream).packets
+    with _open(path) as other:  # leaves `container` at the start for decoding
+        packets = _Packets(other, _video_stream(other, path))
+        return sum(not packet.is_discard for packet in packets)
+
+
+def _read(
+    path: str | os.PathLike,
+    container: av.container.InputContainer,
+    stream: av.VideoStream,
+    wanted: list[int],
+) -> dict[int, np.ndarray]:
+    """The wanted frames from a container not yet read: with seeks on the pts grid when they
+    may pay and the scan finds a grid, else (or if the grid proves wrong) counting frames."""
+    if not wanted:
+        return {}
+    if not _seeking_may_pay(stream, wanted):
+        return _decode(path, container, stream, wanted, None)
+    scan = _scan(container, stream)
+    if scan is not None:
+        try:
+            _seek(container, stream, scan.grid.first)  # back to the start after the scan
+            return _decode(path, container, stream, wanted, scan)
+        except _Misplaced:
+            pass
+    with _open(path) as fresh:
+        return _decode(path, fresh, _video_stream(fresh, path), wanted, None)
+
+
+def _seeking_may_pay(stream: av.VideoStream, wanted: list[int]) -> bool:
+    """Whether a keyframe may lie between two successive wanted frames (or the start and the
+    first) so far past the earlier one that a seek to it would skip `_MIN_SKIP` frames more
+    than the decoder has in flight: only then is the scan for keyframes worth a pass over the
+    file. Where the container indexes every frame (MP4) this is told for free."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ahead = min((cores or 1) + 1, 16) + 1 + _MIN_SKIP  # FFmpeg's frame threads, B-frame delay
+    keyframes = _indexed_keyframes(stream)
+    for before, after in zip([-1, *wanted], wanted, strict=False):
+        first = before + 1 + ahead
+        if first <= after and (
+            keyframes is None
+            or bisect.bisect_left(keyframes, first) < bisect.bisect_right(keyframes, after)
+        ):
+            return True
+    return False
+
+
+def _indexed_keyframes(stream: av.VideoStream) -> list[int] | None:
+    """Keyframe indices from the container's index when it lists every frame, else None. A
+    keyframe's place in decoding order is its index for closed GOPs; no matter if not: this
+    only decides whether to scan."""
+    entries = stream.index_entries
+    if stream.frames <= 0 or len(entries) != stream.frames:
+        return None
+    return [i for i, entry in enumerate(entries) if entry.is_keyframe]
 
 
 class _Misplaced(Exception):
@@ -90,97 +141,54 @@ class _Misplaced(Exception):
 
 @dataclass(frozen=True)
 class _Grid:
-    """pts of a constant frame rate: frame i at first + i * step, give or take the rounding of
-    timestamps to the time base (Matroska's milliseconds)."""
+    """pts of a constant frame rate: frame i at first + i * step, step = num / den, give or
+    take the rounding of timestamps to the time base (Matroska's milliseconds)."""
 
     first: int
-    step: Fraction
-
-    @classmethod
-    def fit(cls, stream: av.VideoStream, pts: list[int]) -> _Grid | None:
-        """The grid all of `pts` lie on, one frame per point; None for variable frame rate."""
-        if not pts or not stream.average_rate or not stream.time_base:
-            return None
-        grid = cls(min(pts), 1 / (stream.average_rate * stream.time_base))
-        indices = {grid.index(p) for p in pts}
-        return grid if None not in indices and len(indices) == len(pts) else None
+    num: int
+    den: int
 
     def index(self, pts: int | None) -> int | None:
         if pts is None:
             return None
-        i = round((pts - self.first) / self.step)
-        return i if i >= 0 and abs(pts - self.first - i * self.step) <= Fraction(1, 2) else None
+        offset = (pts - self.first) * self.den  # integers: this runs for every frame
+        i = (2 * offset + self.num) // (2 * self.num)
+        return i if i >= 0 and 2 * abs(offset - i * self.num) <= self.den else None
 
 
 @dataclass(frozen=True)
 class _Scan:
-    """What one pass of demuxing, without decoding, tells about the frames."""
+    """The pts grid and the keyframes (index -> pts) of a constant frame rate video."""
 
-    packets: int  # frames a decoder outputs
-    grid: _Grid | None  # None: variable frame rate or missing pts, so no seeking
-    keyframe_pts: dict[int, int]  # index -> pts, on the grid
-    cut: bool  # evidently damaged or truncated
+    grid: _Grid
+    keyframe_pts: dict[int, int]
+    keyframes: list[int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "keyframes", sorted(self.keyframe_pts))
 
     def keyframe_at_or_before(self, index: int) -> int | None:
-        keys = self.keyframes
-        at = bisect.bisect_right(keys, index)
-        return keys[at - 1] if at else None
-
-    @functools.cached_property
-    def keyframes(self) -> list[int]:
-        return sorted(self.keyframe_pts)
+        at = bisect.bisect_right(self.keyframes, index)
+        return self.keyframes[at - 1] if at else None
 
 
-def _scan(container: av.container.InputContainer, stream: av.VideoStream) -> _Scan:
+def _scan(container: av.container.InputContainer, stream: av.VideoStream) -> _Scan | None:
+    """Demux every packet once, without decoding; None without a pts grid."""
     packets = _Packets(container, stream)
-    count, total, pts, keys, end = 0, 0, [], [], None
-    for packet in packets:
-        total += 1
-        if packet.is_discard:  # decoded only as a reference, never output
-            continue
-        count += 1
-        if packet.pts is not None:
-            pts.append(packet.pts)
-            if packet.is_keyframe:
-                keys.append(packet.pts)
-            last = packet.pts + (packet.duration or 0)
-            end = last if end is None else max(end, last)
-    grid = _Grid.fit(stream, pts) if len(pts) == count else None
-    keyframes = {grid.index(p): p for p in keys} if grid else {}
-    cut = packets.damaged or total < stream.frames or _ends_early(container, stream, end)
-    return _Scan(count, grid, keyframes, cut)
+    keys = [p.pts for p in packets if p.is_keyframe and not p.is_discard]
+    grid = _fit_grid(stream, packets.pts)
+    return _Scan(grid, {grid.index(p): p for p in keys}) if grid is not None else None
 
 
-def _ends_early(
-    container: av.container.InputContainer, stream: av.VideoStream, end: int | None
-) -> bool:
-    """Whether the packets stop short of the recorded duration, by more than a frame."""
-    duration = _duration(container, stream)
-    if end is None or not duration or not stream.average_rate or stream.frames > 0:
-        return False
-    start = stream.start_time or 0
-    return (end - start) * stream.time_base < duration - 1 / stream.average_rate
-
-
-def _read(
-    path: str | os.PathLike,
-    container: av.container.InputContainer,
-    stream: av.VideoStream,
-    wanted: list[int],
-    scan: _Scan,
-) -> dict[int, np.ndarray]:
-    """The wanted frames: decoded in `container` after `_scan`, seeking on the pts grid; with
-    no grid, or one that proves wrong, decoded in a fresh container, counting frames."""
-    if not wanted:
-        return {}
-    if scan.grid is not None:
-        try:
-            _seek(container, stream, scan.grid.first)  # back to the start after the scan
-            return _decode(path, container, stream, wanted, scan, scan.grid)
-        except _Misplaced:
-            pass
-    with _open(path) as fresh:
-        return _decode(path, fresh, _video_stream(fresh, path), wanted, scan, None)
+def _fit_grid(stream: av.VideoStream, pts: list[int | None]) -> _Grid | None:
+    """The constant frame rate grid with one frame at each of `pts`; None when there is none
+    (variable frame rate, missing pts)."""
+    if not pts or None in pts or not stream.average_rate or not stream.time_base:
+        return None
+    step = 1 / (stream.average_rate * stream.time_base)
+    grid = _Grid(min(pts), step.numerator, step.denominator)
+    indices = {grid.index(p) for p in pts}
+    return grid if None not in indices and len(indices) == len(pts) else None
 
 
 def _decode(
@@ -188,22 +196,18 @@ def _decode(
     container: av.container.InputContainer,
     stream: av.VideoStream,
     wanted: list[int],
-    scan: _Scan,
-    grid: _Grid | None,
+    scan: _Scan | None,
 ) -> dict[int, np.ndarray]:
-    """Decode from the first frame, converting only the wanted ones. With a grid each frame
-    must land on the index after the last one (or on the keyframe sought to), and a seek skips
-    the GOPs before the next wanted frame when that saves decoding."""
+    """Decode from the first frame, converting only the wanted ones. With a scan each frame
+    must land on the grid index after the last one (or on the keyframe sought to), and a seek
+    skips the GOPs before the next wanted frame when that saves decoding; without, count."""
     stream.thread_type = "AUTO"
-    # At the end of the packets the decoder gives up the frames it holds for reordering. In a
-    # truncated file they can come after a frame that never decoded, so only the grid, not a
-    # count, can place them.
-    drain = grid is not None or not scan.cut
+    grid = scan.grid if scan is not None else None
     frames: dict[int, np.ndarray] = {}
     todo = wanted[::-1]  # the next wanted index is last, popped once passed
     start, index, any_decoded = 0, -1, False
     while todo:
-        source = _Frames(container, stream, drain)
+        source = _Frames(container, stream, placed=grid is not None)
         seek_to = None
         for frame, drained in source:
             any_decoded = True
@@ -225,7 +229,7 @@ def _decode(
                 todo.pop()
             if not todo:
                 break
-            if grid is not None and not drained:
+            if scan is not None and not drained:
                 key = scan.keyframe_at_or_before(todo[-1])
                 # Frames up to start + source.sent are in the decoder already.
                 if key is not None and key >= max(start + source.sent, index + 1) + _MIN_SKIP:
@@ -249,11 +253,15 @@ def _seek(container: av.container.InputContainer, stream: av.VideoStream, pts: i
 
 
 class _Packets:
-    """The stream's packets up to its end or the first damage (then `damaged` is set): a
-    packet cut short by truncation, whose decoding gives garbage, or a demuxing error."""
+    """The stream's packets up to its end or the first damage: a packet cut short by
+    truncation, whose decoding gives garbage, or a demuxing error. Notes what a pass from
+    the start needs to tell a cut stream, and the pts of the frames (not of the packets that
+    are only decoded as references, flagged discard)."""
 
-    def __init__(self, container: av.container.InputContainer, stream: av.stream.Stream):
-        self.container, self.stream, self.damaged = container, stream, False
+    def __init__(self, container: av.container.InputContainer, stream: av.VideoStream):
+        self.container, self.stream = container, stream
+        self.damaged, self.total, self.end = False, 0, None
+        self.pts: list[int | None] = []
 
     def __iter__(self) -> Iterator[av.Packet]:
         try:
@@ -262,23 +270,45 @@ class _Packets:
                     self.damaged = True
                     return
                 if packet.size:  # not PyAV's empty packet at the end
+                    self.total += 1
+                    if not packet.is_discard:
+                        self.pts.append(packet.pts)
+                    if packet.pts is not None:
+                        last = packet.pts + (packet.duration or 0)
+                        self.end = last if self.end is None else max(self.end, last)
                     yield packet
         except av.error.FFmpegError:
             self.damaged = True
 
+    def cut(self) -> bool:
+        """Whether the stream, read from the start, evidently stops short: damaged, fewer
+        packets than the container records, frames missing from a constant frame rate, or
+        (variable rate) ending over a frame before the recorded duration."""
+        if self.damaged or self.total < self.stream.frames:
+            return True
+        grid = _fit_grid(self.stream, self.pts)
+        if grid is not None:
+            return grid.index(max(self.pts)) != len(self.pts) - 1
+        duration, rate = _duration(self.container, self.stream), self.stream.average_rate
+        if self.end is None or not duration or not rate or self.stream.frames > 0:
+            return False
+        start = self.stream.start_time or 0
+        return (self.end - start) * self.stream.time_base < duration - 1 / rate
+
 
 class _Frames:
-    """(frame, drained) in presentation order from the demuxer's position, up to the end of
-    the packets, then (if `drain`) what the decoder still holds; nothing after a decoding
-    error. `sent` counts the packets given to the decoder."""
+    """(frame, drained) in presentation order from the demuxer's position: the frames of the
+    packets up to their end, then (drained) those the decoder held back for reordering.
+    Nothing more after a decoding error. `sent` counts the packets given to the decoder.
 
-    def __init__(self, container: av.container.InputContainer, stream: av.VideoStream, drain: bool):
-        self.packets, self.stream, self.drain, self.sent = (
-            _Packets(container, stream),
-            stream,
-            drain,
-            0,
-        )
+    In a cut stream the held-back frames can come after one that never decoded, so a count
+    would misplace them: they are drained there only when frames are `placed` by pts."""
+
+    def __init__(
+        self, container: av.container.InputContainer, stream: av.VideoStream, placed: bool
+    ):
+        self.packets, self.stream, self.placed = _Packets(container, stream), stream, placed
+        self.sent = 0
 
     def __iter__(self) -> Iterator[tuple[av.VideoFrame, bool]]:
         try:
@@ -286,14 +316,14 @@ class _Frames:
                 self.sent += 1
                 for frame in self.stream.decode(packet):
                     yield frame, False
-            if self.drain:
+            if self.placed or not self.packets.cut():
                 for frame in self.stream.decode(None):
                     yield frame, True
         except av.error.FFmpegError:
             return  # the decoder failed: what it still holds cannot be trusted
 
 
-def _duration(container: av.container.InputContainer, stream: av.stream.Stream) -> Fraction:
+def _duration(container: av.container.InputContainer, stream: av.VideoStream) -> Fraction:
     """Seconds, as the container records them; 0 when it does not."""
     if stream.duration and stream.time_base:
         return stream.duration * stream.time_base

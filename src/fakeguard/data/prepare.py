@@ -231,14 +231,17 @@ def prepare(cfg: DictConfig) -> dict:
 
 def _summary(out: Path, i: int, n: int, items: int, merged: bool) -> dict:
     manifest_path, failures_path = part_paths(out, i, n)
-    crops = pd.read_parquet(manifest_path)
     summary = {
         "shard": f"{i}/{n}",
         "items": items,
-        "crops": len(crops),
+        "crops": len(pd.read_parquet(manifest_path, columns=["path"])),
         "failures": len(pd.read_csv(failures_path)),
         "manifest": str(out / "manifest.parquet") if merged else None,
     }
-    if merged:
-        summary["splits"] = crops.groupby("split").size().to_dict() if n == 1 else None
+    if merged:  # the whole dataset: crops per split and label
+        manifest = pd.read_parquet(out / "manifest.parquet", columns=["split", "label"])
+        counts = manifest.groupby(["split", "label"]).size()
+        summary["crops_per_split"] = {
+            f"{s}/{'fake' if y else 'real'}": int(c) for (s, y), c in counts.items()
+        }
     return summary
