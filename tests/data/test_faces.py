@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from skimage import data
 
-from fakeguard.data.faces import Face, FaceDetector, assign_tracks, crop_box, detector_scale
+from fakeguard.data.faces import (
+    Face,
+    FaceDetector,
+    assign_tracks,
+    crop_box,
+    detector_scale,
+    keep_main_face,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +78,13 @@ def test_tracks_follow_each_face_across_frames_by_overlap():
         [_face(400, 400)],  # a new face
     ]
     assert assign_tracks(frames) == [[0, 1], [1, 0], [2]]
+
+
+def test_largest_keeps_the_videos_main_face_not_a_bigger_face_seen_once():
+    presenter = [_face(700, 100, 130) for _ in range(5)]
+    frames = [[f] for f in presenter]
+    frames[2] = [_face(150, 90, 170), presenter[2]]  # a bigger face on a screen, one frame
+    frames[4] = [_face(150, 90, 170)]  # the presenter missed: fall back to the largest
+    faces, tracks = keep_main_face(frames, assign_tracks(frames))
+    assert [f[0].box[0] for f in faces] == [700, 700, 700, 700, 150]
+    assert [t[0] for t in tracks] == [0, 0, 0, 0, 1]

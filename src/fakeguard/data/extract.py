@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fakeguard.data.faces import Face, FaceDetector, assign_tracks, crop_box
+from fakeguard.data.faces import Face, FaceDetector, assign_tracks, crop_box, keep_main_face
 from fakeguard.data.frames import MediaReadError, sample_frames, sample_indices
 from fakeguard.data.images import ImageReadError, read_rgb
 from fakeguard.data.manifest import write_atomically
@@ -102,9 +102,9 @@ def extract_item(
     indices = sorted(media.frames)
     frames = [media.frames[i] for i in indices]
     detected = detector.detect(frames) if reused is None else [reused.get(i, []) for i in indices]
-    if settings.keep == "largest":
-        detected = [faces[:1] for faces in detected]
     tracks = assign_tracks(detected, settings.track_iou)
+    if settings.keep == "largest":
+        detected, tracks = keep_main_face(detected, tracks)
     rows, failures = [], list(media.failures)
     for index, frame, faces, ids in zip(indices, frames, detected, tracks, strict=True):
         if not faces:

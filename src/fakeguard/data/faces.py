@@ -156,3 +156,25 @@ def assign_tracks(
             ids.append(best)
         tracks.append(ids)
     return tracks
+
+
+def keep_main_face(
+    faces_per_frame: Sequence[Sequence[Face]], tracks: Sequence[Sequence[int]]
+) -> tuple[list[list[Face]], list[list[int]]]:
+    """One face per frame: the video's main face, i.e. the track with the largest total area
+    over all frames, or the frame's largest face where that track was not detected.
+
+    Per-frame "largest" would jump to whoever is biggest in each frame, e.g. a face on a TV
+    screen behind a news presenter that MTCNN finds in a few frames only.
+    """
+    area: dict[int, float] = {}
+    for faces, ids in zip(faces_per_frame, tracks, strict=True):
+        for face, track in zip(faces, ids, strict=True):
+            area[track] = area.get(track, 0.0) + face.area
+    main = max(area, key=area.get, default=None)
+    kept_faces, kept_tracks = [], []
+    for faces, ids in zip(faces_per_frame, tracks, strict=True):
+        j = ids.index(main) if main in ids else 0
+        kept_faces.append(list(faces[j : j + 1]))
+        kept_tracks.append(list(ids[j : j + 1]))
+    return kept_faces, kept_tracks
