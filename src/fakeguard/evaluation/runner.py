@@ -28,7 +28,7 @@ def predict(
     trainer: L.Trainer,
     attack: Attack | None = None,
 ) -> pd.DataFrame:
-    """One row per sample of `split`: index, source id, label and P(fake).
+    """One row per sample of `split`: index, source id, video id, label and P(fake).
 
     With `attack` (e.g. a `PGD`), every batch is attacked white-box before it is scored.
     """
@@ -41,6 +41,7 @@ def predict(
         {
             "index": index,
             "source_id": [samples[i].source_id for i in index],
+            "video_id": [samples[i].video_id for i in index],
             "label": torch.cat([b["label"] for b in batches]).numpy().astype(int),
             "prob": torch.cat([b["prob"] for b in batches]).numpy(),
         }
