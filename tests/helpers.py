@@ -11,6 +11,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from fakeguard.data.manifest import COLUMNS, manifest_frame, write_manifest
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -61,3 +63,40 @@ def write_face_video(path: Path, frames: int = 12, size: tuple[int, int] = (320,
             container.mux(stream.encode(av.VideoFrame.from_ndarray(canvas, format="rgb24")))
         container.mux(stream.encode())
     return path
+
+
+MANIFEST_METHODS = ("real", "Deepfakes", "FaceSwap")
+
+
+def make_manifest(root: Path, videos_per_split: int = 2) -> Path:
+    """Per split, real videos and one fake per method made from each, 2 crops per video."""
+    crop = face_image(64)
+    rows = []
+    for split in ("train", "val", "test"):
+        for v in range(videos_per_split):
+            source = f"{split}{v}"
+            for method in MANIFEST_METHODS:
+                video_id = f"{method}/{source}"
+                for frame in (0, 5):
+                    path = f"crops/{video_id}/{frame:06d}_0.png"
+                    (root / path).parent.mkdir(parents=True, exist_ok=True)
+                    cv2.imwrite(str(root / path), crop[..., ::-1])
+                    rows.append(
+                        {
+                            **dict.fromkeys(COLUMNS, ""),
+                            "path": path,
+                            "label": int(method != "real"),
+                            "method": method,
+                            "compression": "c23",
+                            "dataset": "ffpp",
+                            "video_id": video_id,
+                            "source_id": source,
+                            "split": split,
+                            "frame": frame,
+                            "face": 0,
+                            "track": 0,
+                            "landmarks": [20, 25, 44, 25, 32, 35, 24, 45, 40, 45],
+                        }
+                    )
+    write_manifest(root / "manifest.parquet", manifest_frame(rows))
+    return root / "manifest.parquet"

@@ -4,58 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import face_image
+from helpers import make_manifest
 
 from fakeguard.data.datamodule import ManifestDataModule, select
-from fakeguard.data.manifest import (
-    COLUMNS,
-    manifest_frame,
-    read_manifest,
-    write_atomically,
-    write_manifest,
-)
+from fakeguard.data.manifest import read_manifest, write_atomically
 from fakeguard.errors import DataError
-
-METHODS = ("real", "Deepfakes", "FaceSwap")
-
-
-def make_manifest(root: Path, videos_per_split: int = 2) -> Path:
-    """Per split, real videos and one fake per method made from each, 2 crops per video."""
-    crop = face_image(64)
-    rows = []
-    for split in ("train", "val", "test"):
-        for v in range(videos_per_split):
-            source = f"{split}{v}"
-            for method in METHODS:
-                video_id = f"{method}/{source}"
-                for frame in (0, 5):
-                    path = f"crops/{video_id}/{frame:06d}_0.png"
-                    (root / path).parent.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(root / path), crop[..., ::-1])
-                    rows.append(
-                        {
-                            **dict.fromkeys(COLUMNS, ""),
-                            "path": path,
-                            "label": int(method != "real"),
-                            "method": method,
-                            "compression": "c23",
-                            "dataset": "ffpp",
-                            "video_id": video_id,
-                            "source_id": source,
-                            "split": split,
-                            "frame": frame,
-                            "face": 0,
-                            "track": 0,
-                            "landmarks": [20, 25, 44, 25, 32, 35, 24, 45, 40, 45],
-                        }
-                    )
-    write_manifest(root / "manifest.parquet", manifest_frame(rows))
-    return root / "manifest.parquet"
 
 
 def test_a_failed_write_leaves_neither_a_partial_file_nor_a_temporary(tmp_path):

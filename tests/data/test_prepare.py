@@ -3,6 +3,7 @@ sharded, and never stopped by one bad file."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -226,3 +227,47 @@ def test_the_ffpp_sample_gives_linked_fakes_and_no_source_in_two_splits(tmp_path
     assert videos.loc["Face2Face/c23/750_743", "source_id"] == "750"
     assert manifest.groupby("source_id")["split"].nunique().max() == 1
     assert set(videos["method"]) == {"real", "Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"}
+
+
+def dfdc_part(root: Path) -> Path:
+    """A DFDC training part: a real video, a fake made from it, and an entry missing on disk."""
+    part = root / "dfdc_train_part_0"
+    part.mkdir(parents=True)
+    write_face_video(part / "real.mp4", frames=4)
+    write_face_video(part / "fake.mp4", frames=4, size=(320, 240))
+    metadata = {
+        "real.mp4": {"label": "REAL", "split": "train", "original": None},
+        "fake.mp4": {"label": "FAKE", "split": "train", "original": "real.mp4"},
+        "gone.mp4": {"label": "FAKE", "split": "train", "original": "real.mp4"},
+    }
+    (part / "metadata.json").write_text(json.dumps(metadata))
+    return root
+
+
+def prepare_dfdc(tmp_path: Path, make_cfg, *overrides: str) -> pd.DataFrame:
+    root = dfdc_part(tmp_path / "dfdc")
+    out = tmp_path / "faces"
+    prepare(
+        make_cfg(
+            "prepare", ["source=dfdc", f"root={root}", f"out={out}", "progress=false", *overrides]
+        )
+    )
+    return pd.read_parquet(out / "manifest.parquet")
+
+
+def test_a_dfdc_file_named_in_metadata_but_missing_is_a_recorded_failure(tmp_path, make_cfg):
+    manifest = prepare_dfdc(tmp_path, make_cfg)
+    assert set(manifest["source_id"]) == {"real"} and len(manifest) == 8
+    assert (manifest["boxes_from"] == "").all()
+    failures = pd.read_csv(tmp_path / "faces" / "failures.csv")
+    assert failures[["video_id", "reason"]].values.tolist() == [
+        ["dfdc_train_part_0/gone", "missing file"]
+    ]
+
+
+def test_a_fake_can_reuse_the_face_boxes_of_its_original(tmp_path, make_cfg):
+    manifest = prepare_dfdc(tmp_path, make_cfg, "extract.reuse_source_boxes=true")
+    real = manifest[manifest["label"] == 0].set_index("frame")
+    fake = manifest[manifest["label"] == 1].set_index("frame")
+    assert (fake["boxes_from"] == "dfdc_train_part_0/real").all()
+    assert fake["box"].map(list).equals(real["box"].map(list))

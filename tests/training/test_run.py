@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import CONFIGS, TINY_DEMO
+from helpers import CONFIGS, TINY_DEMO, make_manifest
 
 from fakeguard.attacks.unet import UNetAttacker
 from fakeguard.errors import UserError
@@ -104,3 +104,16 @@ def test_resuming_into_a_different_model_is_a_clear_error(make_cfg, tmp_path, ch
     )
     with pytest.raises(IncompatibleCheckpointError, match=f"does not fit this model.*{named}"):
         train(other)
+
+
+def test_training_reads_a_prepared_manifest(make_cfg, tmp_path):
+    manifest = make_manifest(tmp_path / "faces")
+    overrides = [
+        "data=faces",
+        f"data.manifest={manifest}",
+        "data.image_size=64",
+        "data.num_workers=0",
+    ]
+    cfg = make_cfg("train", [*overrides, "data.balance=true", "trainer.max_epochs=1", "logger=csv"])
+    assert 0 <= train(cfg) <= 1
+    assert json.loads((tmp_path / "summary.json").read_text())["test/auc"] >= 0
