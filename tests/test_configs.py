@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.instantiate import instantiate_group
 from fakeguard.training.module import DetectorModule
+from fakeguard.training.run import build_datamodule
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
@@ -21,7 +22,7 @@ DEBUGS = sorted(p.stem for p in (CONFIGS / "debug").glob("*.yaml"))
 
 
 def build_all(cfg) -> None:
-    datamodule = instantiate(cfg.data, train_transform=instantiate(cfg.augment))
+    datamodule = build_datamodule(cfg)
     assert isinstance(datamodule, FaceDataModule)
     assert isinstance(datamodule.train_transform, A.Compose)
     assert isinstance(instantiate(cfg.model), DetectorModule)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import albumentations as A
 import pytest
 import torch
 from helpers import CONFIGS, TINY_DEMO, make_manifest
@@ -117,3 +118,15 @@ def test_training_reads_a_prepared_manifest(make_cfg, tmp_path):
     cfg = make_cfg("train", [*overrides, "data.balance=true", "trainer.max_epochs=1", "logger=csv"])
     assert 0 <= train(cfg) <= 1
     assert json.loads((tmp_path / "summary.json").read_text())["test/auc"] >= 0
+
+
+def test_each_run_saves_its_exact_augmentation_beside_the_checkpoints(make_cfg, tmp_path):
+    cfg = make_cfg("train", [*TINY_DEMO, "augment=dfdc_sbi", "debug=fdr"])
+    train(cfg)
+    folder = tmp_path / "checkpoints"
+    saved = A.load(str(folder / "augment_pipeline.json"), data_format="json")
+    assert [type(t).__name__ for t in saved.transforms][:2] == [
+        "LandmarkDropout",
+        "ImageCompression",
+    ]
+    assert json.loads((folder / "self_blend.json").read_text())["p"] == 0.5

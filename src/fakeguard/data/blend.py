@@ -260,3 +260,31 @@ def _check_range(name: str, value: tuple[float, float], low: float, strict: bool
     if value[0] < low or (strict and value[0] == low):
         bound = f"> {low}" if strict else f">= {low}"
         raise ValueError(f"{name} values must be {bound}, got {value!r}")
+
+
+class SelfBlendedFakes:
+    """With probability `p`, a real training crop becomes a pseudo-fake (label 1): a
+    `SelfBlend` of itself through a mask built from its landmarks (SBI, Shiohara & Yamasaki
+    2022). Crops that are fake already or have no landmarks pass through unchanged."""
+
+    def __init__(self, p: float = 0.5, blend: SelfBlend | None = None) -> None:
+        _check_fraction("p", p)
+        self.p = float(p)
+        self.blend = blend or SelfBlend()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(p={self.p}, blend={self.blend!r})"
+
+    def __call__(
+        self, image: np.ndarray, landmarks: np.ndarray | None, label: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, int]:
+        """(image, label) after the coin flip; the flip is drawn for every crop, so the stream
+        of random numbers does not depend on the labels."""
+        flip = rng.random() < self.p
+        usable = (
+            landmarks is not None and landmarks.shape == (5, 2) and np.isfinite(landmarks).all()
+        )
+        if label != 0 or not flip or not usable:
+            return image, label
+        blended, _ = self.blend(image, landmarks, rng)
+        return blended, 1

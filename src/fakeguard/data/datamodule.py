@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
+from fakeguard.data.blend import SelfBlendedFakes
 from fakeguard.data.dataset import FaceDataset, seed_worker_transform
 from fakeguard.data.folders import scan_folders
 from fakeguard.data.manifest import manifest_samples, read_manifest
@@ -27,7 +28,8 @@ class FaceDataModule(LightningDataModule):
     """Loads samples once, splits them by source id, and serves train/val/test loaders.
 
     Subclasses implement `load_samples`. Training batches go through `train_transform`
-    (an augment config); validation and test always use the fixed `eval_pipeline`.
+    (an augment config), after `self_blend` turned some real crops into pseudo-fakes;
+    validation and test always use the fixed `eval_pipeline`.
     """
 
     def __init__(
@@ -38,6 +40,7 @@ class FaceDataModule(LightningDataModule):
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         train_transform: A.Compose | None = None,
+        self_blend: SelfBlendedFakes | None = None,
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
@@ -47,6 +50,7 @@ class FaceDataModule(LightningDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.train_transform = train_transform or eval_pipeline(image_size)
+        self.self_blend = self_blend
         self.pin_memory = pin_memory
         self.splits: dict[str, list[FaceSample]] | None = None
 
@@ -78,12 +82,13 @@ class FaceDataModule(LightningDataModule):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
         self.setup()
-        transform = self.train_transform if train else eval_pipeline(self.image_size)
-        if train:
-            # albumentations draws from its own generators: tie them to torch's seed so a
-            # seeded run augments the same way (workers reseed in `seed_worker_transform`).
-            transform.set_random_seed(torch.initial_seed() % 2**32)
-        return FaceDataset(self.splits[split], transform)
+        if not train:
+            return FaceDataset(self.splits[split], eval_pipeline(self.image_size))
+        dataset = FaceDataset(self.splits[split], self.train_transform, self.self_blend)
+        # Tie the augmentation streams to torch's seed so a seeded run augments the same way
+        # (DataLoader workers reseed in `seed_worker_transform`).
+        dataset.reseed(torch.initial_seed() % 2**32)
+        return dataset
 
     def train_sampler(self, dataset: FaceDataset) -> Sampler | None:
         """A sampler for training batches; None shuffles uniformly."""

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from fakeguard.data.blend import SelfBlendedFakes
 from fakeguard.data.images import ImageReadError, read_rgb
 from fakeguard.data.samples import FaceSample
 
@@ -25,10 +26,23 @@ class FaceDataset(Dataset):
     served instead, so one damaged file never stops a training run.
     """
 
-    def __init__(self, samples: Sequence[FaceSample], transform: A.Compose) -> None:
+    def __init__(
+        self,
+        samples: Sequence[FaceSample],
+        transform: A.Compose,
+        self_blend: SelfBlendedFakes | None = None,
+    ) -> None:
         self.samples = list(samples)
         self.transform = transform
+        self.self_blend = self_blend
+        self.rng = np.random.default_rng(0)
         self.unreadable: set[str] = set()
+
+    def reseed(self, seed: int) -> None:
+        """Seed every random draw of this dataset: albumentations keeps its own generators
+        and self-blending uses `self.rng`; torch and Lightning seed neither."""
+        self.transform.set_random_seed(seed)
+        self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -47,6 +61,9 @@ class FaceDataset(Dataset):
     def _load(self, i: int) -> dict[str, torch.Tensor | int]:
         sample = self.samples[i]
         image = sample.image if sample.image is not None else read_rgb(sample.path)
+        label = sample.label
+        if self.self_blend is not None:
+            image, label = self.self_blend(image, sample.landmarks, label, self.rng)
         keypoints = NO_LANDMARKS if sample.landmarks is None else sample.landmarks
         out = self.transform(image=image, keypoints=keypoints)
         landmarks = np.full((5, 2), np.nan, dtype=np.float32)
@@ -55,7 +72,7 @@ class FaceDataset(Dataset):
         pixels = torch.from_numpy(np.ascontiguousarray(out["image"])).permute(2, 0, 1)
         return {
             "image": pixels.float().div_(255.0),
-            "label": torch.tensor(float(sample.label)),
+            "label": torch.tensor(float(label)),
             "landmarks": torch.from_numpy(landmarks),
             "index": i,
             "video_id": sample.video_id,
@@ -63,10 +80,8 @@ class FaceDataset(Dataset):
 
 
 def seed_worker_transform(worker_id: int) -> None:
-    """Give each DataLoader worker its own albumentations stream, derived from torch's seed.
-
-    albumentations 2.x draws from its own generators, which torch and Lightning do not seed.
-    """
+    """Give each DataLoader worker its own augmentation streams, derived from torch's seed
+    (which differs per worker and per epoch, and follows the run's seed)."""
     info = get_worker_info()
-    if info is not None and hasattr(info.dataset, "transform"):
-        info.dataset.transform.set_random_seed(torch.initial_seed() % 2**32)
+    if info is not None and isinstance(info.dataset, FaceDataset):
+        info.dataset.reseed(torch.initial_seed() % 2**32)

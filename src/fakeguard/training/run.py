@@ -8,11 +8,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import albumentations as A
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from omegaconf import DictConfig
 
+from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.errors import UserError
 from fakeguard.evaluation.report import print_metrics, write_json
 from fakeguard.instantiate import instantiate_group
@@ -42,12 +44,33 @@ def build_adversary(cfg: DictConfig) -> Any:
     return instantiate(node["adversary"]) if node.get("adversary") else None
 
 
+def build_datamodule(cfg: DictConfig) -> FaceDataModule:
+    """The configured data (`data=...`) with its training augmentation (`augment=...`)."""
+    augment = cfg.get("augment") or {}
+    return instantiate(
+        cfg.data,
+        train_transform=instantiate(augment.get("pipeline")),
+        self_blend=instantiate(augment.get("self_blend")),
+    )
+
+
+def save_augmentation(datamodule: FaceDataModule, folder: Path) -> None:
+    """Keep the run's exact training augmentation beside its checkpoints: the albumentations
+    pipeline as `A.save` writes it (`A.load` rebuilds it) and the self-blending settings."""
+    folder.mkdir(parents=True, exist_ok=True)
+    A.save(datamodule.train_transform, str(folder / "augment_pipeline.json"), data_format="json")
+    if datamodule.self_blend is not None:
+        blend = datamodule.self_blend
+        write_json(folder / "self_blend.json", {"p": blend.p, "blend": vars(blend.blend)})
+
+
 def train(cfg: DictConfig) -> float | None:
     """Fit the configured detector, test its best checkpoint, print and save a summary."""
     start = time.perf_counter()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.data, train_transform=instantiate(cfg.augment))
+    datamodule = build_datamodule(cfg)
+    save_augmentation(datamodule, Path(cfg.paths.output_dir) / "checkpoints")
     module = instantiate(cfg.model, adversary=build_adversary(cfg))
     callbacks = instantiate_group(cfg.get("callbacks"))
     check_selection_uses_validation(callbacks)
