@@ -271,3 +271,9 @@ def test_a_fake_can_reuse_the_face_boxes_of_its_original(tmp_path, make_cfg):
     fake = manifest[manifest["label"] == 1].set_index("frame")
     assert (fake["boxes_from"] == "dfdc_train_part_0/real").all()
     assert fake["box"].map(list).equals(real["box"].map(list))
+
+
+def test_worker_processes_give_the_same_manifest(prepared, media_root, tmp_path, make_cfg):
+    run_prepare(make_cfg, media_root, tmp_path / "faces", "workers=2")
+    for name, read in (("manifest.parquet", pd.read_parquet), ("failures.csv", pd.read_csv)):
+        pd.testing.assert_frame_equal(read(tmp_path / "faces" / name), read(prepared / name))
