@@ -48,9 +48,12 @@ def test_each_transform_of_a_set_changes_a_face_when_forced_on(make_cfg, face, n
     for transform in leaves(pipeline(make_cfg, name).transforms):
         transform.p = 1.0
         single = compose([transform])
-        single.set_random_seed(0)
-        out = single(image=image, keypoints=landmarks)["image"]
-        assert out.shape != image.shape or not np.array_equal(out, image), type(transform).__name__
+        changed = False
+        for seed in range(5):  # a weak draw (FancyPCA's alpha 0.1) can round to no change
+            single.set_random_seed(seed)
+            out = single(image=image, keypoints=landmarks)["image"]
+            changed |= out.shape != image.shape or not np.array_equal(out, image)
+        assert changed, f"{type(transform).__name__} never changed the image"
 
 
 def test_the_dfdc_set_has_the_winners_transforms(make_cfg):
