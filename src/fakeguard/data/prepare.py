@@ -110,8 +110,9 @@ def run_items(
     first so their fakes can reuse them."""
     todo = [item for item in items if not record_path(out, item).is_file()]
     originals = {item.original for item in todo if item.original}
-    first = [item for item in todo if settings.reuse_source_boxes and item.video_id in originals]
-    rest = [item for item in todo if item not in first]
+    first_ids = originals if settings.reuse_source_boxes else set()
+    first = [item for item in todo if item.video_id in first_ids]
+    rest = [item for item in todo if item.video_id not in first_ids]
     for phase in (first, rest):
         if workers > 0:
             _run_parallel(phase, out, settings, detector, workers, advance)
