@@ -52,12 +52,13 @@ class Media:
     failures: list[dict] = field(default_factory=list)
 
 
-def record_path(out: Path, item: MediaItem) -> Path:
-    return out / "records" / item.dataset / f"{item.video_id}.json"
+def record_path(out: Path, item: MediaItem, video_id: str | None = None) -> Path:
+    """Where the record of `item` (or of another video of its dataset) lives."""
+    return out / "records" / item.dataset / f"{video_id or item.video_id}.json"
 
 
-def read_record(out: Path, item: MediaItem) -> dict | None:
-    path = record_path(out, item)
+def read_record(out: Path, item: MediaItem, video_id: str | None = None) -> dict | None:
+    path = record_path(out, item, video_id)
     return json.loads(path.read_text()) if path.is_file() else None
 
 
@@ -207,24 +208,11 @@ def _reusable_faces(
     """The original video's faces, when reuse is on and it was sampled at the same frames."""
     if not (settings.reuse_source_boxes and item.original and media.frames):
         return None
-    original = read_record(out, _original_item(item))
+    original = read_record(out, item, video_id=item.original)
     if original is None or not original["rows"]:
         return None
     count, faces = faces_of_record(original)
     return faces if count == media.frame_count else None
-
-
-def _original_item(item: MediaItem) -> MediaItem:
-    return MediaItem(
-        path="",
-        label=0,
-        dataset=item.dataset,
-        method="real",
-        compression=item.compression,
-        video_id=str(item.original),
-        source_id=item.source_id,
-        kind=item.kind,
-    )
 
 
 def with_prefetch(
