@@ -47,3 +47,16 @@ def test_log_loss_and_brier():
 def test_one_class_gives_nan_ranking_metrics_not_a_crash():
     metrics = binary_metrics(np.array([1, 1]), np.array([0.3, 0.9]))
     assert math.isnan(metrics["auc"]) and metrics["acc"] == 0.5
+
+
+def test_sn34_is_one_for_a_perfect_confident_classifier_and_near_zero_at_chance():
+    labels = np.array([0, 1] * 50)
+    assert binary_metrics(labels, labels.astype(float))["sn34"] == pytest.approx(1.0)
+    chance = binary_metrics(labels, np.full(100, 0.5))
+    assert chance["mcc"] == 0.0 and chance["sn34"] < 1e-5
+
+
+def test_mcc_matches_its_definition_on_a_confusion_table():
+    labels = np.array([1, 1, 1, 0, 0, 0, 0, 1])
+    probs = np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.3, 0.4, 0.6])  # tp 3, fn 1, tn 3, fp 1
+    assert binary_metrics(labels, probs)["mcc"] == pytest.approx((9 - 1) / 16)

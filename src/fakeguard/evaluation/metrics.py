@@ -39,8 +39,27 @@ def equal_error_rate(fpr: np.ndarray, tpr: np.ndarray) -> float:
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
+def matthews(labels: np.ndarray, predicted: np.ndarray) -> float:
+    """Matthews correlation of 0/1 predictions; 0 when its denominator is 0."""
+    tp = float(np.sum((predicted == 1) & (labels == 1)))
+    tn = float(np.sum((predicted == 0) & (labels == 0)))
+    fp = float(np.sum((predicted == 1) & (labels == 0)))
+    fn = float(np.sum((predicted == 0) & (labels == 1)))
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return float((tp * tn - fp * fn) / denominator) if denominator > 0 else 0.0
+
+
+def sn34(mcc: float, brier: float) -> float:
+    """BitMind's subnet-34 score: rewards correct decisions (MCC) and calibration (Brier)."""
+    mcc_norm = min(max((mcc + 1) / 2, 0.0), 1.0) ** 1.2
+    brier_score = max(0.0, (0.25 - brier) / 0.25) ** 1.8
+    return float(min(max(np.sqrt(max(1e-12, mcc_norm * brier_score)), 0.0), 1.0))
+
+
 def binary_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    """Accuracy at 0.5, ROC AUC, AP, EER, log loss and Brier score.
+    """Accuracy at 0.5, ROC AUC, AP, EER, log loss, Brier score, MCC and sn34.
+
+    Probabilities are clipped to [1e-7, 1 - 1e-7] for log loss and Brier, as sn34 defines it.
 
     Ranking metrics (auc, ap, eer) are NaN when only one class is present.
     """
@@ -55,9 +74,11 @@ def binary_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
         "ap": float("nan"),
         "eer": float("nan"),
         "log_loss": float(-np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))),
-        "brier": float(np.mean((probs - labels) ** 2)),
+        "brier": float(np.mean((clipped - labels) ** 2)),
+        "mcc": matthews(labels, (probs > 0.5).astype(np.float64)),
         "n": float(len(labels)),
     }
+    metrics["sn34"] = sn34(metrics["mcc"], metrics["brier"])
     if 0 < labels.sum() < len(labels):
         fpr, tpr = roc_curve(labels, probs)
         metrics.update(
