@@ -35,6 +35,7 @@ def compose_config(name: str, overrides: list[str], run_dir: Path) -> DictConfig
     with open_dict(cfg):
         cfg.paths.output_dir = str(run_dir)
         cfg.paths.log_dir = str(run_dir)
+        cfg.paths.cache_dir = str(run_dir / "cache")
         del cfg.hydra
     return cfg
 

@@ -10,7 +10,13 @@ from helpers import ROOT, TINY_DEMO
 
 def run(script: str, *overrides: str, tmp_path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, script, *overrides, f"paths.log_dir={tmp_path}"],
+        [
+            sys.executable,
+            script,
+            *overrides,
+            f"paths.log_dir={tmp_path}",
+            f"paths.cache_dir={tmp_path}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

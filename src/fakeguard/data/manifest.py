@@ -107,6 +107,16 @@ def manifest_samples(manifest: pd.DataFrame, root: Path) -> list[FaceSample]:
                 else np.asarray(landmarks, dtype=np.float32).reshape(5, 2),
                 method=str(getattr(row, "method", "")),
                 video_id=str(getattr(row, "video_id", "")),
+                media=str(getattr(row, "media", "") or ""),
+                kind=str(getattr(row, "kind", "") or ""),
+                frame=int(getattr(row, "frame", -1)),
+                crop_box=_box(getattr(row, "crop_box", None)),
             )
         )
     return samples
+
+
+def _box(value) -> tuple[int, int, int, int] | None:
+    if value is None or len(value) != 4:
+        return None
+    return tuple(int(v) for v in value)

@@ -17,7 +17,9 @@ class FaceSample:
     `label` follows DESIGN decision 2: 1 = fake, 0 = real. `source_id` names the group that
     must never be split across train/val/test (a real identity and the fakes made from it).
     `landmarks` is a (5, 2) float array of x, y pixel positions in `LANDMARK_NAMES` order.
-    `video_id` names the video a crop came from, so evaluation can aggregate per video.
+    `video_id` names the video a crop came from, so evaluation can aggregate per video;
+    `media` (a video or image file), `kind`, `frame` and `crop_box` (x1, y1, x2, y2 in frame
+    pixels) say where the crop was cut, so the robustness suite can degrade the whole frame.
     """
 
     label: int
@@ -27,6 +29,10 @@ class FaceSample:
     landmarks: np.ndarray | None = None
     method: str = ""
     video_id: str = ""
+    media: str = ""
+    kind: str = ""
+    frame: int = -1
+    crop_box: tuple[int, int, int, int] | None = None
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.image is None):

@@ -1,0 +1,195 @@
+"""Pure, deterministic image and video degradations on uint8 RGB HWC arrays.
+
+Every function takes arrays and returns new arrays; nothing touches the disk. The codecs run
+entirely in memory: JPEG and WebP through Pillow, H.264 through PyAV's libx264. A missing
+encoder raises `CodecUnavailableError` instead of silently falling back to another codec,
+since a "robustness" figure measured against the wrong codec would be meaningless.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import av
+import av.error
+import cv2
+import numpy as np
+from PIL import Image, features
+
+H264_CODEC = "libx264"
+
+
+class CodecUnavailableError(RuntimeError):
+    """An encoder this degradation needs (libx264, WebP) is not built into the installed libs."""
+
+
+def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Grey, HxWx1, RGB or RGBA (alpha dropped), 8 or 16 bit -> a new uint8 RGB HWC array.
+
+    Unlike `fakeguard.data.images.to_rgb_uint8`, which takes OpenCV's BGR order, the channels
+    here are already RGB.
+    """
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"expected a numpy array, got {type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise ValueError(f"expected an HxW, HxWx1, HxWx3 or HxWx4 image, got shape {image.shape}")
+    if image.size == 0:
+        raise ValueError(f"empty image of shape {image.shape}")
+    if image.dtype == np.uint16:
+        image = (image.astype(np.float32) / 257.0).round().astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise ValueError(
+            f"unsupported pixel type {image.dtype}: expected uint8 or uint16 "
+            "(scale float images to 0..255 and cast to uint8 first)"
+        )
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.shape[2] == 1:
+        return np.repeat(image, 3, axis=2)
+    return image[:, :, :3].copy()  # C-contiguous, and never aliases the caller's array
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """Peak signal-to-noise ratio in dB of two same-shaped uint8 images; inf if identical."""
+    a, b = to_rgb_uint8(a), to_rgb_uint8(b)
+    if a.shape != b.shape:
+        raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
+def _check_range(name: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be in {low}..{high}, got {value}")
+
+
+def _decode_pillow(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as decoded:
+        return np.asarray(decoded.convert("RGB")).copy()
+
+
+def jpeg_encode(image: np.ndarray, quality: int) -> bytes:
+    """JPEG bytes with 4:2:0 chroma subsampling forced, as most real-world JPEGs are."""
+    _check_range("JPEG quality", quality, 1, 100)
+    buffer = io.BytesIO()
+    # Pillow would pick 4:4:4 for quality >= 90; forcing 4:2:0 keeps every quality comparable.
+    Image.fromarray(to_rgb_uint8(image)).save(
+        buffer, "JPEG", quality=quality, subsampling=2, optimize=False
+    )
+    return buffer.getvalue()
+
+
+def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
+    """JPEG round trip (4:2:0) at `quality`."""
+    return _decode_pillow(jpeg_encode(image, quality))
+
+
+def webp_encode(image: np.ndarray, quality: int) -> bytes:
+    """Lossy WebP bytes (method 4, libwebp's default speed/quality trade-off)."""
+    _check_range("WebP quality", quality, 0, 100)
+    if not features.check("webp"):
+        raise CodecUnavailableError("Pillow was built without WebP support; install libwebp")
+    buffer = io.BytesIO()
+    Image.fromarray(to_rgb_uint8(image)).save(
+        buffer, "WEBP", quality=quality, method=4, lossless=False
+    )
+    return buffer.getvalue()
+
+
+def webp(image: np.ndarray, quality: int) -> np.ndarray:
+    """Lossy WebP round trip at `quality`."""
+    return _decode_pillow(webp_encode(image, quality))
+
+
+def resize_down_up(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Downscale to width x height (area averaging), then upscale back (bilinear)."""
+    if width < 1 or height < 1:
+        raise ValueError(f"target size must be positive, got {width}x{height}")
+    rgb = to_rgb_uint8(image)
+    small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
+    return cv2.resize(small, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _require_libx264() -> None:
+    try:
+        av.codec.Codec(H264_CODEC, "w")
+    except (av.error.FFmpegError, ValueError) as error:
+        raise CodecUnavailableError(
+            f"the H.264 encoder {H264_CODEC} is not available in this PyAV build ({error})"
+        ) from error
+
+
+def _frames_rgb(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Frames as uint8 RGB, checked to be non-empty, of one size, and at least 2x2."""
+    if len(frames) == 0:
+        raise ValueError("need at least one frame")
+    rgb = [to_rgb_uint8(frame) for frame in frames]
+    sizes = {frame.shape[:2] for frame in rgb}
+    if len(sizes) > 1:
+        raise ValueError(f"all frames must have the same size, got (H, W) sizes {sorted(sizes)}")
+    height, width = rgb[0].shape[:2]
+    if height < 2 or width < 2:
+        raise ValueError(f"H.264 frames must be at least 2x2 pixels, got {width}x{height}")
+    return rgb
+
+
+def h264_encode(frames: Sequence[np.ndarray], crf: int, fps: int = 25) -> bytes:
+    """An in-memory MP4 of the frames, libx264 yuv420p at `crf`, default preset.
+
+    Frames must share an even width and height (yuv420p halves the chroma planes);
+    `h264_frames` trims odd sizes before calling this.
+    """
+    _check_range("CRF", crf, 0, 51)
+    if fps < 1:
+        raise ValueError(f"fps must be >= 1, got {fps}")
+    rgb = _frames_rgb(frames)
+    height, width = rgb[0].shape[:2]
+    if height % 2 or width % 2:
+        raise ValueError(f"yuv420p needs an even width and height, got {width}x{height}")
+    _require_libx264()
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream(H264_CODEC, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf)}
+        # x264's output depends on its thread count (measured: 1, 2, 3, 4, 8 threads give
+        # different streams), and the default count follows the CPU count, so the same clip
+        # would degrade differently on another machine. One thread makes it reproducible.
+        stream.codec_context.thread_count = 1
+        for index, frame in enumerate(rgb):
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video_frame.pts = index
+            container.mux(stream.encode(video_frame))
+        container.mux(stream.encode(None))  # flush the frames x264 holds for lookahead
+    return buffer.getvalue()
+
+
+def h264_decode(data: bytes) -> list[np.ndarray]:
+    """Every frame of the first video stream of an in-memory container, in order, as RGB."""
+    with av.open(io.BytesIO(data), "r") as container:
+        stream = container.streams.video[0]
+        return [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+
+
+def h264_frames(frames: Sequence[np.ndarray], crf: int, fps: int = 25) -> list[np.ndarray]:
+    """H.264 round trip of a clip; returns len(frames) frames of the input's size.
+
+    An odd width or height is trimmed to even for yuv420p, and the lost row/column is
+    restored by replicating the decoded edge, so every output pixel went through the codec.
+    """
+    rgb = _frames_rgb(frames)
+    height, width = rgb[0].shape[:2]
+    even_h, even_w = height - height % 2, width - width % 2
+    decoded = h264_decode(h264_encode([f[:even_h, :even_w] for f in rgb], crf, fps))
+    if len(decoded) != len(rgb):
+        raise RuntimeError(f"H.264 round trip gave {len(decoded)} frames for {len(rgb)}")
+    pad_h, pad_w = height - even_h, width - even_w
+    if pad_h or pad_w:
+        decoded = [cv2.copyMakeBorder(f, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE) for f in decoded]
+    return decoded
+
+
+def h264_image(image: np.ndarray, crf: int) -> np.ndarray:
+    """H.264 round trip of one image as a one-frame clip (an intra-coded frame)."""
+    return h264_frames([image], crf)[0]

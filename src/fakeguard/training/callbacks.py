@@ -1,0 +1,114 @@
+"""RobustnessCallback: the validation set under the pinned suite tracks, every N epochs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from fakeguard.data.samples import FaceSample
+from fakeguard.data.transforms import eval_pipeline
+from fakeguard.evaluation.metrics import binary_metrics
+from fakeguard.robustness.degrade import DegradedSamples
+from fakeguard.robustness.suite import SUITE_VERSION, track
+
+log = logging.getLogger(__name__)
+LOGGED = ("auc", "acc", "ap", "log_loss", "brier", "sn34")
+
+
+def paired_drop(labels: np.ndarray, clean: np.ndarray, degraded: np.ndarray) -> np.ndarray:
+    """Per-sample drop in P(correct class) from the clean pass to the degraded one."""
+    correct = np.where(labels == 1, clean, 1 - clean)
+    return correct - np.where(labels == 1, degraded, 1 - degraded)
+
+
+class RobustnessCallback(L.Callback):
+    """Scores the validation split (or a seeded subset of `max_samples`) under `tracks` after
+    every `every_n_epochs`-th validation; logs `val/<track>/<metric>`, the AUC ratio to clean
+    and the paired drop in P(correct), and prints a table. Degraded crops are cached in
+    `cache_dir`, so later epochs only run the model."""
+
+    def __init__(
+        self,
+        tracks: Sequence[str] = ("clean", "jpeg50", "social"),
+        every_n_epochs: int = 1,
+        max_samples: int | None = None,
+        seed: int = 0,
+        cache_dir: str | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self.tracks = [track(name).name for name in tracks]  # unknown names fail at start
+        self.every_n_epochs = every_n_epochs
+        self.max_samples = max_samples
+        self.seed = seed
+        self.batch_size = batch_size
+        self.degraded = DegradedSamples(cache_dir)
+        self.history: list[dict[str, dict[str, float]]] = []
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.tracks or trainer.sanity_checking:
+            return
+        if (trainer.current_epoch + 1) % self.every_n_epochs:
+            return
+        samples = self._subset(trainer.datamodule.splits["val"])
+        results = self.evaluate(pl_module, samples, trainer.datamodule.image_size)
+        for name, metrics in results.items():
+            for key, value in metrics.items():
+                pl_module.log(f"val/{name}/{key}", value, on_epoch=True)
+        self.history.append(results)
+        self._print(trainer.current_epoch, results)
+
+    def evaluate(
+        self, model: torch.nn.Module, samples: Sequence[FaceSample], image_size: int
+    ) -> dict[str, dict[str, float]]:
+        labels = np.array([s.label for s in samples], dtype=np.float64)
+        probs = {
+            name: self._predict(model, self.degraded.images(name, samples), image_size)
+            for name in dict.fromkeys(["clean", *self.tracks])
+        }
+        results = {}
+        for name in self.tracks:
+            metrics = binary_metrics(labels, probs[name])
+            clean_auc = binary_metrics(labels, probs["clean"])["auc"]
+            drop = paired_drop(labels, probs["clean"], probs[name])
+            results[name] = {key: metrics[key] for key in LOGGED} | {
+                "auc_ratio": metrics["auc"] / clean_auc if clean_auc else float("nan"),
+                "drop_mean": float(drop.mean()),
+                "drop_p95": float(np.percentile(drop, 95)),
+            }
+        return results
+
+    def _subset(self, samples: Sequence[FaceSample]) -> list[FaceSample]:
+        if self.max_samples is None or len(samples) <= self.max_samples:
+            return list(samples)
+        chosen = np.random.default_rng(self.seed).choice(
+            len(samples), self.max_samples, replace=False
+        )
+        return [samples[i] for i in sorted(chosen)]
+
+    @torch.inference_mode()
+    def _predict(
+        self, model: torch.nn.Module, images: list[np.ndarray], image_size: int
+    ) -> np.ndarray:
+        pipeline = eval_pipeline(image_size)
+        device = next(model.parameters()).device
+        probs = []
+        for start in range(0, len(images), self.batch_size):
+            batch = [pipeline(image=im)["image"] for im in images[start : start + self.batch_size]]
+            x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div_(255).to(device)
+            probs.append(torch.sigmoid(model(x).float().flatten()).cpu().numpy())
+        return np.concatenate(probs)
+
+    def _print(self, epoch: int, results: dict[str, dict[str, float]]) -> None:
+        table = Table(title=f"robustness suite {SUITE_VERSION}, epoch {epoch}")
+        for column in ("track", "auc", "auc/clean", "acc", "sn34", "drop mean", "drop p95"):
+            table.add_column(column, justify="right")
+        for name, m in results.items():
+            cells = [m["auc"], m["auc_ratio"], m["acc"], m["sn34"], m["drop_mean"], m["drop_p95"]]
+            table.add_row(name, *(f"{v:.3f}" for v in cells))
+        Console().print(table)

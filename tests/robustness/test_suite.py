@@ -1,0 +1,56 @@
+"""Suite v1: pinned tracks, the social chain's resize rule, frame-before-crop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import face_image
+
+from fakeguard.robustness import codecs, suite
+
+
+@pytest.mark.parametrize(
+    ("size", "resized"), [((300, 400), (256, 256)), ((200, 500), None), ((1000, 600), (500, 300))]
+)
+def test_social_resizes_exactly_when_the_rule_says_so(monkeypatch, size, resized):
+    calls = []
+    real = codecs.resize_down_up
+    monkeypatch.setattr(
+        codecs, "resize_down_up", lambda im, w, h: calls.append((h, w)) or real(im, w, h)
+    )
+    image = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    out = suite.social(image)
+    assert out.shape == image.shape
+    assert calls == ([resized] if resized else [])
+
+
+def test_social_is_the_gasbench_chain_step_by_step():
+    image = np.random.default_rng(1).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    expected = codecs.resize_down_up(image, 256, 256)
+    for step in (
+        lambda im: codecs.jpeg(im, 55),
+        lambda im: codecs.webp(im, 75),
+        lambda im: codecs.jpeg(im, 80),
+    ):
+        expected = step(expected)
+    np.testing.assert_array_equal(suite.social(image), expected)
+
+
+@pytest.mark.parametrize("name", sorted(suite.TRACKS))
+def test_every_track_keeps_the_size_and_only_clean_is_lossless(name):
+    image = face_image(97)  # odd size on purpose
+    out = suite.degrade_crop(name, image)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.array_equal(out, image) == (name == "clean")
+
+
+def test_in_frame_mode_degrades_the_frame_then_crops():
+    frame = face_image(160)
+    box = (30, 20, 130, 140)
+    out = suite.degrade_in_frame("jpeg50", frame, box)
+    np.testing.assert_array_equal(out, codecs.jpeg(frame, 50)[20:140, 30:130])
+
+
+def test_an_unknown_track_names_the_real_ones():
+    with pytest.raises(ValueError, match="h264_c23"):
+        suite.track("h264")
