@@ -60,3 +60,27 @@ def test_the_second_call_reads_the_cache_and_gives_the_same_bytes(samples, tmp_p
     assert again.hits == len(samples) and again.misses == 0
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     assert len(list(Path(tmp_path).rglob("*.png"))) == len(samples)
+
+
+def _odd_inputs() -> list[FaceSample]:
+    face = face_image(64)
+    images = [
+        face[:15, :15],  # tiny
+        face[:1, :1],  # one pixel: no H.264 stream can hold it
+        cv2.cvtColor(face, cv2.COLOR_RGB2GRAY),
+        np.dstack([face, np.full(face.shape[:2], 255, np.uint8)]),  # RGBA
+        face.astype(np.uint16) * 257,  # 16 bit
+        face[:33, :47],  # odd sizes
+    ]
+    return [FaceSample(label=0, source_id=str(i), image=im) for i, im in enumerate(images)]
+
+
+@pytest.mark.parametrize("name", sorted(suite.TRACKS))
+def test_odd_inputs_are_converted_or_skipped_never_fatal(name):
+    out = DegradedSamples().images(name, _odd_inputs())
+    skipped = [i for i, image in enumerate(out) if image is None]
+    assert skipped == ([1] if name.startswith("h264") else [])
+    for image in out:
+        assert image is None or (
+            image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+        )

@@ -10,6 +10,7 @@ one-frame clip ("image"). Every result records which mode was used.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ from fakeguard.data.images import read_rgb
 from fakeguard.data.samples import FaceSample
 from fakeguard.robustness.suite import SUITE_VERSION, crop, degrade_crop, degrade_in_frame, track
 from fakeguard.robustness.video import h264_video
+
+log = logging.getLogger(__name__)
 
 
 def mode_of(sample: FaceSample, name: str) -> str:
@@ -58,7 +61,9 @@ class DegradedSamples:
         self.hits = 0
         self.misses = 0
 
-    def images(self, name: str, samples: Sequence[FaceSample]) -> list[np.ndarray]:
+    def images(self, name: str, samples: Sequence[FaceSample]) -> list[np.ndarray | None]:
+        """None for a sample the track cannot take (e.g. a 1-pixel crop for H.264), logged;
+        a missing codec is never skipped: it raises CodecUnavailableError."""
         track(name)  # an unknown name fails before any work
         found: dict[int, np.ndarray] = {}
         missing = []
@@ -72,7 +77,8 @@ class DegradedSamples:
         self.misses += len(missing)
         for i, image in self._compute(name, [samples[i] for i in missing], missing).items():
             found[i] = image
-            self._write(name, samples[i], image)
+            if image is not None:
+                self._write(name, samples[i], image)
         return [found[i] for i in range(len(samples))]
 
     def modes(self, name: str, samples: Sequence[FaceSample]) -> dict[str, int]:
@@ -101,17 +107,31 @@ class DegradedSamples:
         out: dict[int, np.ndarray] = {}
         videos: dict[str, list[tuple[int, FaceSample]]] = {}
         for i, sample in zip(ids, samples, strict=True):
-            mode = mode_of(sample, name)
-            if mode.startswith("crop"):
-                image = sample.image if sample.image is not None else read_rgb(sample.path)
-                out[i] = degrade_crop(name, image)
-            elif sample.kind == "video":
+            if sample.kind == "video" and mode_of(sample, name).startswith("frame"):
                 videos.setdefault(sample.media, []).append((i, sample))
             else:
-                out[i] = degrade_in_frame(name, read_rgb(sample.media), sample.crop_box)
+                out[i] = _guarded(_degrade_still, name, sample)
         for media, members in videos.items():
-            out.update(_degrade_video(name, media, members))
+            degraded = _guarded(_degrade_video, name, media, members) or {}
+            out.update({i: degraded.get(i) for i, _ in members})
         return out
+
+
+def _guarded(fn, *args):
+    """fn(*args), or None with a warning when the input cannot be degraded (bad size, bad
+    file): one odd sample must never stop a training run's callback."""
+    try:
+        return fn(*args)
+    except (ValueError, OSError) as error:  # MediaReadError, ImageReadError are ValueErrors
+        log.warning("robustness suite skips a sample: %s", error)
+        return None
+
+
+def _degrade_still(name: str, sample: FaceSample) -> np.ndarray:
+    if mode_of(sample, name).startswith("crop"):
+        image = sample.image if sample.image is not None else read_rgb(sample.path)
+        return degrade_crop(name, image)
+    return degrade_in_frame(name, read_rgb(sample.media), sample.crop_box)
 
 
 def _degrade_video(
@@ -121,6 +141,10 @@ def _degrade_video(
     crf = track(name).crf
     if crf is not None:
         frames = h264_video(media, crf, indices)
-        return {i: crop(frames[s.frame], s.crop_box) for i, s in members}
+        return {i: crop(frames[s.frame], s.crop_box) for i, s in members if s.frame in frames}
     frames = read_frames(media, indices)
-    return {i: degrade_in_frame(name, frames[s.frame], s.crop_box) for i, s in members}
+    return {
+        i: degrade_in_frame(name, frames[s.frame], s.crop_box)
+        for i, s in members
+        if s.frame in frames
+    }

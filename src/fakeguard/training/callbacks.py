@@ -56,6 +56,9 @@ class RobustnessCallback(L.Callback):
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return
         samples = self._subset(trainer.datamodule.splits["val"])
+        if not self.history:  # the same every epoch: say once how each track applies
+            for name in self.tracks:
+                log.info("track %s applied as %s", name, self.degraded.modes(name, samples))
         results = self.evaluate(pl_module, samples, trainer.datamodule.image_size)
         for name, metrics in results.items():
             for key, value in metrics.items():
@@ -66,10 +69,24 @@ class RobustnessCallback(L.Callback):
     def evaluate(
         self, model: torch.nn.Module, samples: Sequence[FaceSample], image_size: int
     ) -> dict[str, dict[str, float]]:
-        labels = np.array([s.label for s in samples], dtype=np.float64)
-        probs = {
-            name: self._predict(model, self.degraded.images(name, samples), image_size)
+        images = {
+            name: self.degraded.images(name, samples)
             for name in dict.fromkeys(["clean", *self.tracks])
+        }
+        # Paired comparison: keep the samples every track could degrade.
+        usable = [i for i in range(len(samples)) if all(v[i] is not None for v in images.values())]
+        if len(usable) < len(samples):
+            log.warning(
+                "robustness suite: %d of %d samples skipped",
+                len(samples) - len(usable),
+                len(samples),
+            )
+        if not usable:
+            return {}
+        labels = np.array([samples[i].label for i in usable], dtype=np.float64)
+        probs = {
+            name: self._predict(model, [found[i] for i in usable], image_size)
+            for name, found in images.items()
         }
         results = {}
         for name in self.tracks:
