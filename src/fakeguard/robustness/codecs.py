@@ -9,7 +9,7 @@ since a "robustness" figure measured against the wrong codec would be meaningles
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator
 
 import av
 import av.error
@@ -120,22 +120,27 @@ def _require_libx264() -> None:
         ) from error
 
 
-def _frames_rgb(frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+def _checked(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     """Frames as uint8 RGB, checked to be non-empty, of one size, and at least 2x2."""
-    if len(frames) == 0:
+    size = None
+    for frame in frames:
+        rgb = to_rgb_uint8(frame)
+        if size is None:
+            size = rgb.shape[:2]
+            if min(size) < 2:
+                raise ValueError(
+                    f"H.264 frames must be at least 2x2 pixels, got {size[1]}x{size[0]}"
+                )
+        elif rgb.shape[:2] != size:
+            raise ValueError(f"all frames must have the same size, got {size} and {rgb.shape[:2]}")
+        yield rgb
+    if size is None:
         raise ValueError("need at least one frame")
-    rgb = [to_rgb_uint8(frame) for frame in frames]
-    sizes = {frame.shape[:2] for frame in rgb}
-    if len(sizes) > 1:
-        raise ValueError(f"all frames must have the same size, got (H, W) sizes {sorted(sizes)}")
-    height, width = rgb[0].shape[:2]
-    if height < 2 or width < 2:
-        raise ValueError(f"H.264 frames must be at least 2x2 pixels, got {width}x{height}")
-    return rgb
 
 
-def h264_encode(frames: Sequence[np.ndarray], crf: int, fps: int = 25) -> bytes:
-    """An in-memory MP4 of the frames, libx264 yuv420p at `crf`, default preset.
+def h264_encode(frames: Iterable[np.ndarray], crf: int, fps: int = 25) -> tuple[bytes, int]:
+    """An in-memory MP4 of the frames, libx264 yuv420p at `crf`, default preset, and the number
+    of frames encoded. Frames are consumed one by one, so a long video never sits in memory.
 
     Frames must share an even width and height (yuv420p halves the chroma planes);
     `h264_frames` trims odd sizes before calling this.
@@ -143,51 +148,71 @@ def h264_encode(frames: Sequence[np.ndarray], crf: int, fps: int = 25) -> bytes:
     _check_range("CRF", crf, 0, 51)
     if fps < 1:
         raise ValueError(f"fps must be >= 1, got {fps}")
-    rgb = _frames_rgb(frames)
-    height, width = rgb[0].shape[:2]
-    if height % 2 or width % 2:
-        raise ValueError(f"yuv420p needs an even width and height, got {width}x{height}")
     _require_libx264()
     buffer = io.BytesIO()
+    count = 0
     with av.open(buffer, "w", format="mp4") as container:
         stream = container.add_stream(H264_CODEC, rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(crf)}
         # x264's output depends on its thread count (measured: 1, 2, 3, 4, 8 threads give
         # different streams), and the default count follows the CPU count, so the same clip
         # would degrade differently on another machine. One thread makes it reproducible.
         stream.codec_context.thread_count = 1
-        for index, frame in enumerate(rgb):
+        for count, frame in enumerate(_checked(frames), start=1):
+            if count == 1:
+                height, width = frame.shape[:2]
+                if height % 2 or width % 2:
+                    raise ValueError(
+                        f"yuv420p needs an even width and height, got {width}x{height}"
+                    )
+                stream.width, stream.height = width, height
             video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            video_frame.pts = index
+            video_frame.pts = count - 1
             container.mux(stream.encode(video_frame))
         container.mux(stream.encode(None))  # flush the frames x264 holds for lookahead
-    return buffer.getvalue()
+    return buffer.getvalue(), count
 
 
-def h264_decode(data: bytes) -> list[np.ndarray]:
+def h264_decode(data: bytes) -> Iterator[np.ndarray]:
     """Every frame of the first video stream of an in-memory container, in order, as RGB."""
     with av.open(io.BytesIO(data), "r") as container:
         stream = container.streams.video[0]
-        return [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
 
 
-def h264_frames(frames: Sequence[np.ndarray], crf: int, fps: int = 25) -> list[np.ndarray]:
-    """H.264 round trip of a clip; returns len(frames) frames of the input's size.
+def h264_stream(frames: Iterable[np.ndarray], crf: int, fps: int = 25) -> Iterator[np.ndarray]:
+    """H.264 round trip of a clip, frame by frame, at the input's size.
 
     An odd width or height is trimmed to even for yuv420p, and the lost row/column is
     restored by replicating the decoded edge, so every output pixel went through the codec.
     """
-    rgb = _frames_rgb(frames)
-    height, width = rgb[0].shape[:2]
-    even_h, even_w = height - height % 2, width - width % 2
-    decoded = h264_decode(h264_encode([f[:even_h, :even_w] for f in rgb], crf, fps))
-    if len(decoded) != len(rgb):
-        raise RuntimeError(f"H.264 round trip gave {len(decoded)} frames for {len(rgb)}")
-    pad_h, pad_w = height - even_h, width - even_w
-    if pad_h or pad_w:
-        decoded = [cv2.copyMakeBorder(f, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE) for f in decoded]
-    return decoded
+    size: list[tuple[int, int]] = []
+
+    def trimmed() -> Iterator[np.ndarray]:
+        for frame in _checked(frames):
+            if not size:
+                size.append(frame.shape[:2])
+            height, width = size[0]
+            yield frame[: height - height % 2, : width - width % 2]
+
+    data, count = h264_encode(trimmed(), crf, fps)
+    height, width = size[0]
+    decoded = 0
+    for frame in h264_decode(data):
+        decoded += 1
+        pad_h, pad_w = height - frame.shape[0], width - frame.shape[1]
+        if pad_h or pad_w:
+            frame = cv2.copyMakeBorder(frame, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+        yield frame
+    if decoded != count:
+        raise RuntimeError(f"H.264 round trip gave {decoded} frames for {count}")
+
+
+def h264_frames(frames: Iterable[np.ndarray], crf: int, fps: int = 25) -> list[np.ndarray]:
+    """`h264_stream` collected: the clip's frames after an H.264 round trip."""
+    return list(h264_stream(frames, crf, fps))
 
 
 def h264_image(image: np.ndarray, crf: int) -> np.ndarray:

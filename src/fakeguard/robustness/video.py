@@ -2,7 +2,8 @@
 
 Platforms compress frames, not crops, and motion-predicted frames matter: a crop from a
 re-encoded video is not the same as a re-encoded crop. The source is decoded, re-encoded and
-decoded again in memory with the suite's codec settings (`codecs.h264_frames`).
+decoded again as a stream with the suite's codec settings (`codecs.h264_stream`), so a long
+video never sits in memory uncompressed.
 """
 
 from __future__ import annotations
@@ -33,5 +34,6 @@ def decoded_frames(path: str | Path) -> Iterator[np.ndarray]:
 def h264_video(path: str | Path, crf: int, indices: Sequence[int]) -> dict[int, np.ndarray]:
     """Re-encode the whole video at `crf` (suite settings: yuv420p, 25 fps, default preset)
     and return the decoded frames at `indices`."""
-    frames = codecs.h264_frames(list(decoded_frames(path)), crf)
-    return {i: frames[i] for i in indices if i < len(frames)}
+    wanted = set(indices)
+    stream = codecs.h264_stream(decoded_frames(path), crf)
+    return {i: frame for i, frame in enumerate(stream) if i in wanted}
