@@ -50,16 +50,29 @@ class RobustnessCallback(L.Callback):
         self.degraded = DegradedSamples(cache_dir)
         self.history: list[dict[str, dict[str, float]]] = []
 
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.clean_pass: dict[int, float] = {}
+
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
+        """Keep the validation loop's own P(fake) per sample: it is the clean track."""
+        if isinstance(outputs, dict) and "prob" in outputs:
+            probs = outputs["prob"].flatten().tolist()
+            self.clean_pass.update(zip(outputs["index"].tolist(), probs, strict=True))
+
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.tracks or trainer.sanity_checking:
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return
-        samples = self._subset(trainer.datamodule.splits["val"])
+        samples, ids = self._subset(trainer.datamodule.splits["val"])
         if not self.history:  # the same every epoch: say once how each track applies
             for name in self.tracks:
                 log.info("track %s applied as %s", name, self.degraded.modes(name, samples))
-        results = self.evaluate(pl_module, samples, trainer.datamodule.image_size)
+        clean = [self.clean_pass.get(i) for i in ids]
+        known = None if None in clean else np.array(clean, dtype=np.float64)
+        results = self.evaluate(pl_module, samples, trainer.datamodule.image_size, known)
         for name, metrics in results.items():
             for key, value in metrics.items():
                 pl_module.log(f"val/{name}/{key}", value, on_epoch=True)
@@ -67,12 +80,16 @@ class RobustnessCallback(L.Callback):
         self._print(trainer.current_epoch, results)
 
     def evaluate(
-        self, model: torch.nn.Module, samples: Sequence[FaceSample], image_size: int
+        self,
+        model: torch.nn.Module,
+        samples: Sequence[FaceSample],
+        image_size: int,
+        clean: np.ndarray | None = None,
     ) -> dict[str, dict[str, float]]:
-        images = {
-            name: self.degraded.images(name, samples)
-            for name in dict.fromkeys(["clean", *self.tracks])
-        }
+        """Metrics per track; `clean` (P(fake) per sample, from the validation loop) saves the
+        clean pass."""
+        names = [n for n in dict.fromkeys(["clean", *self.tracks]) if n != "clean" or clean is None]
+        images = {name: self.degraded.images(name, samples) for name in names}
         # Paired comparison: keep the samples every track could degrade.
         usable = [i for i in range(len(samples)) if all(v[i] is not None for v in images.values())]
         if len(usable) < len(samples):
@@ -88,6 +105,8 @@ class RobustnessCallback(L.Callback):
             name: self._predict(model, [found[i] for i in usable], image_size)
             for name, found in images.items()
         }
+        if clean is not None:
+            probs["clean"] = clean[usable]
         results = {}
         for name in self.tracks:
             metrics = binary_metrics(labels, probs[name])
@@ -100,13 +119,13 @@ class RobustnessCallback(L.Callback):
             }
         return results
 
-    def _subset(self, samples: Sequence[FaceSample]) -> list[FaceSample]:
-        if self.max_samples is None or len(samples) <= self.max_samples:
-            return list(samples)
-        chosen = np.random.default_rng(self.seed).choice(
-            len(samples), self.max_samples, replace=False
-        )
-        return [samples[i] for i in sorted(chosen)]
+    def _subset(self, samples: Sequence[FaceSample]) -> tuple[list[FaceSample], list[int]]:
+        """The samples to score and their indices in the validation split."""
+        ids = list(range(len(samples)))
+        if self.max_samples is not None and len(samples) > self.max_samples:
+            rng = np.random.default_rng(self.seed)
+            ids = sorted(rng.choice(len(samples), self.max_samples, replace=False).tolist())
+        return [samples[i] for i in ids], ids
 
     @torch.inference_mode()
     def _predict(

@@ -84,17 +84,19 @@ class DetectorModule(LightningModule):
         metrics.update(torch.sigmoid(logits.detach().float()), labels.long())
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(labels))
 
-    def _shared_step(self, batch: dict[str, torch.Tensor], stage: str) -> torch.Tensor:
+    def _shared_step(
+        self, batch: dict[str, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.net(batch["image"])
         loss = self.loss(logits, batch["label"])
         self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, batch_size=len(logits))
         self._update_metrics(stage, logits, batch["label"])
-        return loss
+        return loss, logits
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> Any:
         if self.adversary is not None:
             return self.adversarial_step(batch)
-        loss = self._shared_step(batch, "train")
+        loss, _ = self._shared_step(batch, "train")
         return loss if self._finite(loss) else None  # None: Lightning skips the step
 
     def adversarial_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -171,8 +173,10 @@ class DetectorModule(LightningModule):
         if value:
             self.clip_gradients(optimizer, value, gradient_clip_algorithm or "norm")
 
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, Any]:
+        """Returns each crop's P(fake), so callbacks (robustness) can reuse the clean pass."""
+        _, logits = self._shared_step(batch, "val")
+        return {"prob": torch.sigmoid(logits.detach().float()), "index": batch["index"]}
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "test")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ def save_augmentation(datamodule: FaceDataModule, folder: Path) -> None:
         write_json(folder / "self_blend.json", {"p": blend.p, "blend": vars(blend.blend)})
 
 
-def train(cfg: DictConfig) -> float | None:
+def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> float | None:
     """Fit the configured detector, test its best checkpoint, print and save a summary."""
     start = time.perf_counter()
     if cfg.get("seed") is not None:
@@ -72,7 +73,7 @@ def train(cfg: DictConfig) -> float | None:
     datamodule = build_datamodule(cfg)
     save_augmentation(datamodule, Path(cfg.paths.output_dir) / "checkpoints")
     module = instantiate(cfg.model, adversary=build_adversary(cfg))
-    callbacks = instantiate_group(cfg.get("callbacks"))
+    callbacks = [*instantiate_group(cfg.get("callbacks")), *extra_callbacks]
     check_selection_uses_validation(callbacks)
     loggers = instantiate_group(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
