@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from helpers import face_image
+from helpers import ROOT, face_image
 
 from fakeguard.robustness import codecs, suite
 
@@ -54,3 +58,37 @@ def test_in_frame_mode_degrades_the_frame_then_crops():
 def test_an_unknown_track_names_the_real_ones():
     with pytest.raises(ValueError, match="h264_c23"):
         suite.track("h264")
+
+
+# PSNR of each track on face_image(160), measured once and pinned: a codec or chain that
+# changes (another library version, a wrong argument) moves these.
+PINNED_PSNR = {"jpeg50": 31.8, "social": 31.2, "h264_c23": 31.4, "h264_c40": 22.6}
+
+DIGEST = """
+import hashlib, sys
+sys.path.insert(0, "tests")
+from helpers import ROOT, face_image
+from fakeguard.robustness import suite
+for name in sorted(suite.TRACKS):
+    print(name, hashlib.sha256(suite.degrade_crop(name, face_image(97)).tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_PSNR))
+def test_each_track_degrades_by_its_pinned_amount(name):
+    image = face_image(160)
+    assert codecs.psnr(image, suite.degrade_crop(name, image)) == pytest.approx(
+        PINNED_PSNR[name], abs=0.5
+    )
+
+
+def test_every_track_gives_the_same_bytes_in_another_process():
+    result = subprocess.run(
+        [sys.executable, "-c", DIGEST], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    here = {
+        name: hashlib.sha256(suite.degrade_crop(name, face_image(97)).tobytes()).hexdigest()
+        for name in sorted(suite.TRACKS)
+    }
+    assert dict(line.split() for line in result.stdout.splitlines()) == here
