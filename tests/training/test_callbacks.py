@@ -21,7 +21,7 @@ def test_the_demo_logs_every_track_of_tracks_fast_each_epoch(make_cfg, tmp_path)
             "auc",
             "acc",
             "ap",
-            "log_loss",
+            "logloss",
             "brier",
             "sn34",
             "auc_ratio",

@@ -18,7 +18,15 @@ from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION, track
 
 log = logging.getLogger(__name__)
-LOGGED = ("auc", "acc", "ap", "log_loss", "brier", "sn34")
+# logged name -> binary_metrics key
+LOGGED = {
+    "auc": "auc",
+    "acc": "acc",
+    "ap": "ap",
+    "logloss": "log_loss",
+    "brier": "brier",
+    "sn34": "sn34",
+}
 
 
 def paired_drop(labels: np.ndarray, clean: np.ndarray, degraded: np.ndarray) -> np.ndarray:
@@ -112,7 +120,7 @@ class RobustnessCallback(L.Callback):
             metrics = binary_metrics(labels, probs[name])
             clean_auc = binary_metrics(labels, probs["clean"])["auc"]
             drop = paired_drop(labels, probs["clean"], probs[name])
-            results[name] = {key: metrics[key] for key in LOGGED} | {
+            results[name] = {logged: metrics[key] for logged, key in LOGGED.items()} | {
                 "auc_ratio": metrics["auc"] / clean_auc if clean_auc else float("nan"),
                 "drop_mean": float(drop.mean()),
                 "drop_p95": float(np.percentile(drop, 95)),
