@@ -69,15 +69,17 @@ def _decode_pillow(data: bytes) -> np.ndarray:
         return np.asarray(decoded.convert("RGB")).copy()
 
 
+def _pillow_encode(image: np.ndarray, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(to_rgb_uint8(image)).save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
 def jpeg_encode(image: np.ndarray, quality: int) -> bytes:
     """JPEG bytes with 4:2:0 chroma subsampling forced, as most real-world JPEGs are."""
     _check_range("JPEG quality", quality, 1, 100)
-    buffer = io.BytesIO()
     # Pillow would pick 4:4:4 for quality >= 90; forcing 4:2:0 keeps every quality comparable.
-    Image.fromarray(to_rgb_uint8(image)).save(
-        buffer, "JPEG", quality=quality, subsampling=2, optimize=False
-    )
-    return buffer.getvalue()
+    return _pillow_encode(image, "JPEG", quality=quality, subsampling=2, optimize=False)
 
 
 def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
@@ -90,11 +92,7 @@ def webp_encode(image: np.ndarray, quality: int) -> bytes:
     _check_range("WebP quality", quality, 0, 100)
     if not features.check("webp"):
         raise CodecUnavailableError("Pillow was built without WebP support; install libwebp")
-    buffer = io.BytesIO()
-    Image.fromarray(to_rgb_uint8(image)).save(
-        buffer, "WEBP", quality=quality, method=4, lossless=False
-    )
-    return buffer.getvalue()
+    return _pillow_encode(image, "WEBP", quality=quality, method=4, lossless=False)
 
 
 def webp(image: np.ndarray, quality: int) -> np.ndarray:
