@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fakeguard.attacks.pgd import PGD
+from fakeguard.attacks.unet import UNetAttacker
 from fakeguard.data.datamodule import DemoDataModule
 from fakeguard.models.detectors import Detector
 from fakeguard.training.adversary import Adversary
@@ -52,3 +53,38 @@ def test_non_finite_steps_are_skipped_and_counted(adversary):
 def test_persistent_non_finite_loss_stops_with_a_clear_message(adversary):
     with pytest.raises(NonFiniteLossError, match="NaN/inf for 2 steps in a row"):
         fit_with_nan_loss(adversary, max_bad_steps=2)
+
+
+def test_16_mixed_loss_scaling_skips_overflowing_steps_then_trains():
+    """fp16 autocast + GradScaler under manual optimization (what `16-mixed` does on a GPU;
+    Lightning maps `16-mixed` to bf16 on CPU, so the plugin is built explicitly here)."""
+    from lightning.pytorch.plugins import MixedPrecision
+
+    torch.manual_seed(0)
+    adversary = Adversary(
+        pgd=PGD(steps=2), unet=UNetAttacker(), unet_optimizer=partial(torch.optim.Adam, lr=1e-3)
+    )
+    module = DetectorModule(
+        Detector(weights="none", img_size=32),
+        partial(torch.optim.SGD, lr=0.1),
+        adversary=adversary,
+        gradient_clip_val=1.0,
+    )
+    before = {k: p.detach().clone() for k, p in module.net.named_parameters()}
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**20)  # overflows at first
+    trainer = L.Trainer(
+        max_epochs=1,
+        limit_train_batches=10,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)],
+    )
+    trainer.fit(module, datamodule=DemoDataModule(num_identities=80, image_size=32, batch_size=8))
+    assert scaler.get_scale() < 2.0**20  # the scaler backed off instead of applying inf grads
+    assert module.skipped_steps == 0  # finite losses: overflow is the scaler's job, not ours
+    params = dict(module.net.named_parameters())
+    assert all(torch.isfinite(p).all() for p in params.values())
+    assert any(not torch.equal(before[k], p) for k, p in params.items())
