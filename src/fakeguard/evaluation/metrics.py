@@ -87,3 +87,17 @@ def binary_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
             eer=equal_error_rate(fpr, tpr),
         )
     return metrics
+
+
+def paired_drop(labels: np.ndarray, clean: np.ndarray, degraded: np.ndarray) -> np.ndarray:
+    """Per-sample drop in P(correct class) from the clean pass to the degraded one."""
+    labels = np.asarray(labels)
+    correct = np.where(labels == 1, clean, 1 - clean)
+    return correct - np.where(labels == 1, degraded, 1 - degraded)
+
+
+def drop_summary(labels: np.ndarray, clean: np.ndarray, degraded: np.ndarray) -> dict[str, float]:
+    """The mean and 95th percentile of `paired_drop`: how much a track costs the typical and
+    the worst-hit samples."""
+    drop = paired_drop(labels, np.asarray(clean), np.asarray(degraded))
+    return {"drop_mean": float(drop.mean()), "drop_p95": float(np.percentile(drop, 95))}

@@ -12,10 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from fakeguard.data.samples import FaceSample
-from fakeguard.data.transforms import eval_pipeline
-from fakeguard.evaluation.metrics import binary_metrics
+from fakeguard.evaluation.inputs import to_tensor
+
+# paired_drop is re-exported: it lived here first.
+from fakeguard.evaluation.metrics import binary_metrics, drop_summary, paired_drop  # noqa: F401
+from fakeguard.evaluation.tracks import per_epoch_tracks
 from fakeguard.robustness.degrade import DegradedSamples
-from fakeguard.robustness.suite import SUITE_VERSION, track
+from fakeguard.robustness.suite import SUITE_VERSION
 
 log = logging.getLogger(__name__)
 # logged name -> binary_metrics key
@@ -27,12 +30,6 @@ LOGGED = {
     "brier": "brier",
     "sn34": "sn34",
 }
-
-
-def paired_drop(labels: np.ndarray, clean: np.ndarray, degraded: np.ndarray) -> np.ndarray:
-    """Per-sample drop in P(correct class) from the clean pass to the degraded one."""
-    correct = np.where(labels == 1, clean, 1 - clean)
-    return correct - np.where(labels == 1, degraded, 1 - degraded)
 
 
 class RobustnessCallback(L.Callback):
@@ -50,7 +47,8 @@ class RobustnessCallback(L.Callback):
         cache_dir: str | None = None,
         batch_size: int = 64,
     ) -> None:
-        self.tracks = [track(name).name for name in tracks]  # unknown names fail at start
+        # Suite tracks only (attack tracks are evaluate.py's); unknown names fail at start.
+        self.tracks = per_epoch_tracks(tracks)
         self.every_n_epochs = every_n_epochs
         self.max_samples = max_samples
         self.seed = seed
@@ -119,11 +117,9 @@ class RobustnessCallback(L.Callback):
         for name in self.tracks:
             metrics = binary_metrics(labels, probs[name])
             clean_auc = binary_metrics(labels, probs["clean"])["auc"]
-            drop = paired_drop(labels, probs["clean"], probs[name])
             results[name] = {logged: metrics[key] for logged, key in LOGGED.items()} | {
                 "auc_ratio": metrics["auc"] / clean_auc if clean_auc else float("nan"),
-                "drop_mean": float(drop.mean()),
-                "drop_p95": float(np.percentile(drop, 95)),
+                **drop_summary(labels, probs["clean"], probs[name]),
             }
         return results
 
@@ -139,12 +135,10 @@ class RobustnessCallback(L.Callback):
     def _predict(
         self, model: torch.nn.Module, images: list[np.ndarray], image_size: int
     ) -> np.ndarray:
-        pipeline = eval_pipeline(image_size)
         device = next(model.parameters()).device
         probs = []
         for start in range(0, len(images), self.batch_size):
-            batch = [pipeline(image=im)["image"] for im in images[start : start + self.batch_size]]
-            x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2).float().div_(255).to(device)
+            x = to_tensor(images[start : start + self.batch_size], image_size).to(device)
             probs.append(torch.sigmoid(model(x).float().flatten()).cpu().numpy())
         return np.concatenate(probs)
 

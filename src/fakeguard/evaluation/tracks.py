@@ -1,0 +1,92 @@
+"""Evaluation tracks: the pinned suite's degradations, attacks, and attack-then-compress.
+
+A track name is one of:
+
+- a suite v1 track (`clean`, `jpeg50`, `social`, `h264_c23`, `h264_c40`), applied as the suite
+  applies it: to the source frame or video where the manifest knows it, else to the crop;
+- `h264-like`, an alias of the suite's `h264_c23` (libx264 CRF 23, FF++ c23; never MPEG-4
+  Part 2);
+- an attack (`pgd`, `pgd-strong`, `apgd-ce`, `unet`) on the model input, after its resize;
+- `<attack>+<suite track>` (e.g. `unet+jpeg50`, `unet+h264-like`): the attack, then the suite
+  track's codec on the attacked model input. An attacker perturbs, then a platform
+  recompresses; the attacked image is quantised to 8 bits first, as a saved file would be. An
+  H.264 track encodes the attacked crop as a one-frame clip (there is no video left to encode).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fakeguard.errors import UserError
+from fakeguard.robustness.suite import TRACKS as SUITE_TRACKS
+
+log = logging.getLogger(__name__)
+
+ATTACKS = ("pgd", "pgd-strong", "apgd-ce", "unet")
+ALIASES = {"h264-like": "h264_c23"}
+
+
+@dataclass(frozen=True)
+class EvalTrack:
+    """`suite` degrades the source crop (cached, shared by every checkpoint); `attack` then
+    perturbs the model input of each checkpoint; `after` is a suite codec on the result."""
+
+    name: str
+    suite: str = "clean"
+    attack: str | None = None
+    after: str | None = None
+
+    @property
+    def is_attack(self) -> bool:
+        return self.attack is not None
+
+
+def _suite_name(name: str) -> str | None:
+    name = ALIASES.get(name, name)
+    return name if name in SUITE_TRACKS else None
+
+
+def parse_track(name: str) -> EvalTrack:
+    """The track called `name`, or a ValueError listing what exists."""
+    suite = _suite_name(name)
+    if suite is not None:
+        return EvalTrack(name, suite=suite)
+    if name in ATTACKS:
+        return EvalTrack(name, attack=name)
+    attack, _, codec = name.partition("+")
+    after = _suite_name(codec)
+    if attack in ATTACKS and after not in (None, "clean"):
+        return EvalTrack(name, attack=attack, after=after)
+    choices = sorted([*SUITE_TRACKS, *ALIASES, *ATTACKS]) + ["<attack>+<suite track>"]
+    raise ValueError(f"no track {name!r} in suite v1 or the attacks: choose from {choices}")
+
+
+def parse_tracks(names: Sequence[str]) -> list[EvalTrack]:
+    """Parsed tracks, `clean` first and always (the paired drops are measured against it),
+    duplicates removed."""
+    tracks = [parse_track(n) for n in dict.fromkeys(["clean", *names])]
+    return tracks
+
+
+def per_epoch_tracks(names: Sequence[str]) -> list[str]:
+    """The suite tracks of a `tracks=` set, for the training callback.
+
+    Attack tracks need many passes per sample and, for `unet`, a trained attacker: they are
+    evaluate.py's, so the callback skips them with one warning. A set with nothing else but
+    `clean` is refused: the user asked for scores the callback cannot give.
+    """
+    tracks = [parse_track(n) for n in names]
+    attacks = [t.name for t in tracks if t.is_attack]
+    suite = list(dict.fromkeys(t.suite for t in tracks if not t.is_attack))
+    if attacks and set(suite) <= {"clean"}:
+        raise UserError(
+            f"tracks {attacks} are attacks, which evaluate.py scores; the per-epoch callback "
+            "takes suite tracks: use tracks=fast, ffpp, social or none when training"
+        )
+    if attacks:
+        log.warning(
+            "per-epoch robustness skips attack tracks %s (evaluate.py scores them)", attacks
+        )
+    return suite
