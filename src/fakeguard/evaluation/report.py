@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -26,11 +27,30 @@ def print_metrics(
         console.print(f"{key}: {value}", soft_wrap=True)
 
 
+def print_table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table of preformatted cells, first column left-aligned, the rest right-aligned."""
+    table = Table(title=title, title_justify="left")
+    for i, name in enumerate(head):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=160).print(table)
+
+
 def write_json(path: str | Path, payload: Mapping) -> None:
-    """JSON with NaN written as null, so every JSON reader accepts the file."""
-    clean = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in payload.items()}
+    """JSON with NaN and inf written as null (at any depth), so every JSON reader accepts it."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(clean, indent=2, sort_keys=True) + "\n")
+    Path(path).write_text(json.dumps(_finite(payload), indent=2, sort_keys=True) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _format(value: float) -> str:

@@ -1,66 +1,319 @@
-"""`evaluate(cfg)`: score a checkpoint on a split of the configured data."""
+"""`evaluate(cfg)`: checkpoints x tracks on one split, with tables, files and plots.
+
+python evaluate.py ckpt_path=[a.ckpt,b.ckpt] tracks=seed [data=...] [split=test]
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
-import lightning as L
+import numpy as np
 import pandas as pd
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fakeguard.data.datamodule import FaceDataModule
-from fakeguard.evaluation.metrics import binary_metrics
-from fakeguard.evaluation.report import print_metrics, write_json
+from fakeguard.data.samples import FaceSample
+from fakeguard.data.splits import SPLITS
+from fakeguard.errors import DataError, UserError
+from fakeguard.evaluation import attacks, gradcam
+from fakeguard.evaluation.inputs import missing_crops, source_images
+from fakeguard.evaluation.markdown import ReportInfo, markdown_report, metric_rows
+from fakeguard.evaluation.plots import auc_bars, roc_plot, safe_name
+from fakeguard.evaluation.report import print_table, write_json
+from fakeguard.evaluation.results import has_videos, results_table
+from fakeguard.evaluation.scoring import Candidate, Scores, TrackInputs, score
+from fakeguard.evaluation.tracks import EvalTrack, parse_tracks
 from fakeguard.models.checkpoint import load_detector
-from fakeguard.models.detectors import Detector
-from fakeguard.training.module import Attack, DetectorModule
+from fakeguard.robustness.degrade import DegradedSamples
+from fakeguard.robustness.suite import SUITE_VERSION
 
 log = logging.getLogger(__name__)
 
 
-def predict(
-    detector: Detector,
-    datamodule: FaceDataModule,
-    split: str,
-    trainer: L.Trainer,
-    attack: Attack | None = None,
-) -> pd.DataFrame:
-    """One row per sample of `split`: index, source id, video id, label and P(fake).
+def check_split(split: str, allow_train_split: bool) -> str:
+    """The split to score; the training split only when asked for explicitly."""
+    if split not in SPLITS:
+        raise UserError(f"split={split} is not a split: choose from {', '.join(SPLITS)}")
+    if split == "train" and not allow_train_split:
+        raise UserError(
+            "split=train scores the data the model was fitted on, which says nothing about "
+            "new data; add allow_train_split=true if that is really what you want"
+        )
+    return split
 
-    With `attack` (e.g. a `PGD`), every batch is attacked white-box before it is scored.
-    """
-    module = DetectorModule(detector)
-    module.predict_attack = attack
-    batches = trainer.predict(module, dataloaders=datamodule.dataloader(split))
-    index = torch.cat([b["index"] for b in batches]).numpy()
+
+def as_list(value: str | Sequence[str]) -> list[str]:
+    if isinstance(value, ListConfig):
+        value = OmegaConf.to_container(value)
+    items = [value] if isinstance(value, str) else list(value)
+    if not items:
+        raise UserError("ckpt_path is empty: give one checkpoint or a list [a.ckpt,b.ckpt]")
+    return [str(item) for item in items]
+
+
+def checkpoint_names(paths: Sequence[str], names: Sequence[str] | None) -> list[str]:
+    """Column labels: `names` if given, else each run's folder (or the file's stem), unique."""
+    if names is not None:
+        names = as_list(names)
+        if len(names) != len(paths) or len(set(names)) != len(names):
+            raise UserError(f"ckpt_names needs {len(paths)} distinct names, got {names}")
+        return names
+    derived = []
+    for path in map(Path, paths):
+        name = path.parent.parent.name if path.parent.name == "checkpoints" else path.stem
+        derived.append(name or path.stem)
+    return [n if derived.count(n) == 1 else f"{n}#{i + 1}" for i, n in enumerate(derived)]
+
+
+def load_candidates(
+    paths: Sequence[str], names: Sequence[str], attacker: str | None, device: torch.device
+) -> list[Candidate]:
+    """Detectors with their U-Net attackers: `attacker`'s for all, or each checkpoint's own."""
+    shared = None
+    if attacker:
+        shared = attacks.load_attacker(attacker)
+        if shared is None:
+            raise UserError(
+                f"attacker={attacker} holds no U-Net attacker (train with attack=pgd_unet)"
+            )
+    candidates = []
+    for path, name in zip(paths, names, strict=True):
+        detector = load_detector(path).to(device)
+        own = None if shared is not None else attacks.load_attacker(path)
+        source = attacker if shared is not None else ("own" if own is not None else "")
+        candidates.append(Candidate(name, path, detector, shared or own, source))
+    return candidates
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def split_samples(
+    datamodule: FaceDataModule, split: str, max_samples: int | None, seed: int
+) -> tuple[list[FaceSample], list[str]]:
+    """The split's samples with a crop file (or a seeded subset of `max_samples`), and the
+    crop files that are missing."""
+    datamodule.setup()
     samples = datamodule.splits[split]
-    return pd.DataFrame(
-        {
-            "index": index,
-            "source_id": [samples[i].source_id for i in index],
-            "video_id": [samples[i].video_id for i in index],
-            "label": torch.cat([b["label"] for b in batches]).numpy().astype(int),
-            "prob": torch.cat([b["prob"] for b in batches]).numpy(),
-        }
+    missing = missing_crops(samples)
+    if missing:
+        log.warning("%d crop files of split %s are missing; they are skipped", len(missing), split)
+    gone = set(missing)
+    present = [s for i, s in enumerate(samples) if i not in gone]
+    if max_samples is not None and len(present) > max_samples:
+        ids = np.random.default_rng(seed).choice(len(present), max_samples, replace=False)
+        present = [present[i] for i in sorted(ids.tolist())]
+    if not present:
+        raise DataError(f"split {split} has no sample to evaluate")
+    return present, [samples[i].path for i in missing]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
     )
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    """Load `cfg.ckpt_path`, predict `cfg.split`, print and save metrics and predictions."""
-    detector = load_detector(cfg.ckpt_path)
-    image_size = cfg.get("image_size") or detector.spec["img_size"]
-    datamodule: FaceDataModule = instantiate(cfg.data, image_size=image_size)
-    trainer: L.Trainer = instantiate(cfg.trainer, logger=False, callbacks=[])
-    predictions = predict(detector, datamodule, cfg.split, trainer)
-    metrics = binary_metrics(predictions["label"].to_numpy(), predictions["prob"].to_numpy())
+    """Score every checkpoint of `cfg.ckpt_path` on every track of `cfg.tracks` and write
+    results.json, results.csv, predictions.csv, report.md and plots to the run folder."""
+    split = check_split(cfg.split, cfg.get("allow_train_split", False))
+    paths = as_list(cfg.ckpt_path)
+    try:
+        tracks = parse_tracks(cfg.tracks.names)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    names = checkpoint_names(paths, cfg.get("ckpt_names"))
+    candidates = load_candidates(paths, names, cfg.get("attacker"), pick_device(cfg.device))
+    for c in candidates:
+        log.info("%s: %s at %d px, attacker %s", c.name, c.path, c.image_size, c.attacker_source)
+    # Demo data is rendered at the model size; every checkpoint then resizes the same crops.
+    datamodule: FaceDataModule = instantiate(cfg.data, image_size=candidates[0].image_size)
+    samples, missing = split_samples(datamodule, split, cfg.get("max_samples"), cfg.seed)
+    degraded = DegradedSamples(cfg.get("cache_dir"))
+    with _progress() as progress:
+        scores = score(candidates, tracks, samples, degraded, cfg.batch_size, cfg.seed, progress)
+    if scores.predictions.empty:
+        raise DataError("no sample could be scored on any track")
+    results = results_table(scores.predictions)
 
-    out = Path(trainer.default_root_dir)
+    out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    predictions.to_csv(out / "predictions.csv", index=False)
-    write_json(out / "metrics.json", {**metrics, "split": cfg.split, "ckpt_path": cfg.ckpt_path})
-    named = {f"{cfg.split}/{k}": v for k, v in metrics.items()}
-    print_metrics("fakeguard evaluate", named, {"checkpoint": cfg.ckpt_path, "results": str(out)})
-    return named
+    scores.predictions.to_csv(out / "predictions.csv", index=False)
+    results.to_csv(out / "results.csv", index=False)
+    info = _report_info(cfg, split, candidates, tracks, samples, missing, scores, degraded)
+    images = _plots(cfg, out, scores.predictions, results, names, [t.name for t in tracks])
+    images += _gradcam(cfg, out, candidates, tracks, samples, degraded)
+    info.images = images
+    (out / "report.md").write_text(markdown_report(results, info))
+    write_json(out / "results.json", _payload(cfg, split, info, scores, results, tracks, missing))
+
+    head, rows = metric_rows(results, names, info.tracks, "frame", [("acc", "acc"), ("auc", "AUC")])
+    print_table(f"fakeguard evaluate: {split}, frame level", head, rows)
+    Console().print(f"results: {out}", soft_wrap=True)
+    return {
+        f"{c}/{t}/{level}/{m}": float(v)
+        for c, t, level, m, v in results.itertuples(index=False, name=None)
+    }
+
+
+def _report_info(
+    cfg: DictConfig,
+    split: str,
+    candidates: Sequence[Candidate],
+    tracks: Sequence[EvalTrack],
+    samples: Sequence[FaceSample],
+    missing: Sequence[str],
+    scores: Scores,
+    degraded: DegradedSamples,
+) -> ReportInfo:
+    predictions = scores.predictions
+    scored = predictions.groupby("track")["index"].nunique().to_dict()
+    header = [
+        f"Split `{split}` of `{cfg.data._target_.rsplit('.', 1)[-1]}`: {len(samples)} samples "
+        f"({sum(s.label for s in samples)} fake); {len(missing)} missing crop files skipped. "
+        f"Robustness suite {SUITE_VERSION}.",
+    ]
+    if split == "train":
+        header.append(
+            "**Training split** (allow_train_split=true): this measures fit, not generalisation."
+        )
+    used = {t.attack for t in tracks}
+    notes = [f"{name}: {text}." for name, text in attacks.describe().items() if name in used]
+    notes.append(
+        "Attacks are white box against each checkpoint, on its model input after the resize."
+    )
+    if any(t.attack == "apgd-ce" for t in tracks):
+        notes.append(attacks.DLR_NOTE + ".")
+    if any("h264-like" in t.name for t in tracks):
+        notes.append(
+            "H.264-like is suite v1's h264_c23 (libx264 CRF 23, as FF++ c23). Alone it is applied "
+            "as the suite applies it (whole source frame or video where known, else the crop); "
+            "after an attack it encodes the attacked model input as a one-frame clip."
+        )
+    if any(t.after for t in tracks):
+        notes.append(
+            "Attack + codec tracks attack first, quantise to 8 bits, then compress: an attacker "
+            "perturbs, then a platform recompresses."
+        )
+    for t in tracks:
+        if not t.is_attack and t.suite != "clean":
+            notes.append(f"Track {t.name} applied as {degraded.modes(t.suite, samples)}.")
+    for checkpoint, reasons in scores.unavailable.items():
+        for reason in dict.fromkeys(reasons.values()):
+            which = ", ".join(t for t, r in reasons.items() if r == reason)
+            notes.append(f"{checkpoint} not scored on {which}: {reason}.")
+    if not has_videos(predictions):
+        notes.append("Video level omitted: the samples carry no video ids.")
+    notes.append("Clean is always scored: the paired drops are measured against it.")
+    return ReportInfo(
+        checkpoints=[c.name for c in candidates],
+        tracks=[t.name for t in tracks],
+        header=header,
+        checkpoint_rows=[
+            [c.name, c.path, f"{c.image_size} px", c.attacker_source or "none"] for c in candidates
+        ],
+        samples={
+            t.name: (int(scored.get(t.name, 0)), scores.skipped_samples.get(t.name, 0))
+            for t in tracks
+        },
+        notes=notes,
+    )
+
+
+def _plots(
+    cfg: DictConfig,
+    out: Path,
+    predictions: pd.DataFrame,
+    results: pd.DataFrame,
+    names: Sequence[str],
+    tracks: Sequence[str],
+) -> list[tuple[str, str]]:
+    if not cfg.get("plots", True):
+        return []
+    images = [("AUC per track", auc_bars(results, names, tracks, out / "auc_per_track.png").name)]
+    for track in tracks:
+        path = roc_plot(predictions, track, out / f"roc_{safe_name(track)}.png")
+        if path is not None:
+            images.append((f"ROC {track}", path.name))
+    return images
+
+
+def _gradcam(
+    cfg: DictConfig,
+    out: Path,
+    candidates: Sequence[Candidate],
+    tracks: Sequence[EvalTrack],
+    samples: Sequence[FaceSample],
+    degraded: DegradedSamples,
+) -> list[tuple[str, str]]:
+    """Panels of a few fixed samples, clean against the first attack track (or the chosen one)."""
+    count = cfg.gradcam.samples
+    wanted = cfg.gradcam.track
+    others = [t for t in tracks if t.name != "clean"]
+    chosen = (
+        [t for t in others if t.name == wanted]
+        if wanted
+        else sorted(others, key=lambda t: not t.is_attack)
+    )
+    if not count or not chosen:
+        return []
+    track, clean = chosen[0], tracks[0]
+    picked = [samples[i] for i in gradcam.panel_samples([s.label for s in samples], count)]
+    sources = {t.suite: source_images(t.suite, picked, degraded) for t in (clean, track)}
+    keep = [i for i in range(len(picked)) if all(v[i] is not None for v in sources.values())]
+    labels = torch.tensor([picked[i].label for i in keep], dtype=torch.float32)
+    inputs = TrackInputs(seed=cfg.seed)
+    images = []
+    for c in candidates:
+        if not keep or inputs.unavailable(track, c):
+            continue
+        columns = [
+            (t.name, inputs(t, c, [sources[t.suite][i] for i in keep], labels))
+            for t in (clean, track)
+        ]
+        path = out / f"gradcam_{safe_name(c.name)}.png"
+        gradcam.panel(c.detector, columns, labels.int().tolist(), path, f"{c.name}: Grad-CAM")
+        images.append((f"Grad-CAM {c.name}, clean vs {track.name}", path.name))
+    return images
+
+
+def _payload(
+    cfg: DictConfig,
+    split: str,
+    info: ReportInfo,
+    scores: Scores,
+    results: pd.DataFrame,
+    tracks: Sequence[EvalTrack],
+    missing: Sequence[str],
+) -> dict:
+    return {
+        "suite_version": SUITE_VERSION,
+        "split": split,
+        "data": cfg.data._target_,
+        "checkpoints": [
+            dict(zip(["name", "path", "input", "attacker"], row, strict=True))
+            for row in info.checkpoint_rows
+        ],
+        "tracks": [vars(t) for t in tracks],
+        "samples": {t: {"scored": n, "skipped": s} for t, (n, s) in info.samples.items()},
+        "missing_crops": {"count": len(missing), "paths": list(missing)[:100]},
+        "unavailable": scores.unavailable,
+        "attacks": attacks.describe(),
+        "notes": list(info.notes),
+        "timings_s": scores.timings.as_dict(),
+        "results": results.to_dict(orient="records"),
+    }

@@ -1,0 +1,122 @@
+"""report.md: the robustness-paper table (tracks as rows, checkpoints as column pairs)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from fakeguard.evaluation.results import lookup
+
+TITLES = {
+    "clean": "Clean",
+    "jpeg50": "JPEG 50",
+    "social": "Social (gasbench chain)",
+    "h264_c23": "H.264 CRF 23 (c23)",
+    "h264_c40": "H.264 CRF 40 (c40)",
+    "h264-like": "H.264-like",
+    "pgd": "PGD white box",
+    "pgd-strong": "PGD-50, 5 restarts",
+    "apgd-ce": "APGD-CE",
+    "unet": "Learned U-Net",
+}
+ATTACK_TITLES = {"unet": "U-Net", "pgd": "PGD", "pgd-strong": "PGD-50", "apgd-ce": "APGD-CE"}
+LEVELS = {
+    "frame": "Frame level",
+    "video_mean": "Video level, mean of frames",
+    "video_confident": "Video level, confident strategy (DFDC winner)",
+}
+
+
+def title(track: str) -> str:
+    """A track's row label: `unet+jpeg50` -> `U-Net + JPEG 50`."""
+    attack, plus, codec = track.partition("+")
+    if plus:
+        return f"{ATTACK_TITLES.get(attack, attack)} + {TITLES.get(codec, codec)}"
+    return TITLES.get(track, track)
+
+
+@dataclass
+class ReportInfo:
+    """What the tables need besides the numbers."""
+
+    checkpoints: Sequence[str]
+    tracks: Sequence[str]
+    header: Sequence[str] = ()  # lines under the title
+    checkpoint_rows: Sequence[Sequence[str]] = ()  # name, path, input size, attacker
+    samples: dict[str, tuple[int, int]] = field(default_factory=dict)  # track -> scored, skipped
+    notes: Sequence[str] = ()
+    images: Sequence[tuple[str, str]] = ()  # caption, file name
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], numeric: bool = True) -> list[str]:
+    """A markdown table; numeric tables right-align every column but the first."""
+    align = "---:" if numeric else "---"
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] + [align] * (len(head) - 1)) + "|",
+    ]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows] + [""]
+
+
+def metric_rows(
+    results: pd.DataFrame,
+    checkpoints: Sequence[str],
+    tracks: Sequence[str],
+    level: str,
+    metrics: Sequence[tuple[str, str]],
+) -> tuple[list[str], list[list[str]]]:
+    """Head and rows of a table: tracks as rows, each checkpoint x (metric, heading) as columns."""
+    values = lookup(results)
+    head = ["Track"] + [f"{c} {heading}" for c in checkpoints for _, heading in metrics]
+    rows = [
+        [title(track)]
+        + [_cell(values.get((c, track, level, m))) for c in checkpoints for m, _ in metrics]
+        for track in tracks
+    ]
+    return head, rows
+
+
+def metric_table(
+    results: pd.DataFrame, info: ReportInfo, level: str, metrics: Sequence[tuple[str, str]]
+) -> list[str]:
+    return _table(*metric_rows(results, info.checkpoints, info.tracks, level, metrics))
+
+
+def markdown_report(results: pd.DataFrame, info: ReportInfo) -> str:
+    levels = list(dict.fromkeys(results["level"]))
+    lines = ["# fakeguard evaluation", "", *info.header, ""]
+    if info.checkpoint_rows:
+        head = ["Checkpoint", "path", "input", "U-Net attacker"]
+        rows = [[name, f"`{path}`", *rest] for name, path, *rest in info.checkpoint_rows]
+        lines += _table(head, rows, numeric=False)
+    for level, heading in LEVELS.items():
+        if level in levels:
+            lines += [f"## {heading}", ""]
+            lines += metric_table(results, info, level, [("acc", "acc"), ("auc", "AUC")])
+    lines += ["## Paired drop in P(correct class) against clean, frame level", ""]
+    lines += metric_table(results, info, "frame", [("drop_mean", "mean"), ("drop_p95", "p95")])
+    lines += ["## Frame level, more metrics", ""]
+    more = [("ap", "AP"), ("eer", "EER"), ("log_loss", "log loss"), ("brier", "Brier")]
+    lines += metric_table(results, info, "frame", [*more, ("sn34", "sn34")])
+    methods = [level for level in levels if level.startswith("method/")]
+    if methods:
+        lines += ["## Per method, frame-level AUC (real crops against one method's fakes)", ""]
+        for method in methods:
+            lines += [f"### {method.removeprefix('method/')}", ""]
+            lines += metric_table(results, info, method, [("acc", "acc"), ("auc", "AUC")])
+    if info.samples:
+        lines += ["## Samples", ""]
+        rows = [[title(t), str(n), str(s)] for t, (n, s) in info.samples.items()]
+        lines += _table(["Track", "scored", "skipped (unreadable or not degradable)"], rows)
+    if info.notes:
+        lines += ["## Notes", "", *[f"- {note}" for note in info.notes], ""]
+    for caption, name in info.images:
+        lines += [f"![{caption}]({name})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,212 @@
+"""Every checkpoint on every track, over one list of samples in one order.
+
+The loop runs track -> batch -> checkpoint: a batch's crops are read and degraded once (the
+suite's cache holds them across runs), and every checkpoint scores the same degraded crops.
+Each checkpoint then resizes them to its own input size, and attack tracks attack that input
+white box, so only attacked inputs differ between checkpoints.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.progress import Progress
+
+from fakeguard.attacks.unet import UNetAttacker
+from fakeguard.data.samples import FaceSample
+from fakeguard.evaluation.attacks import Attack, UNetAttack, pinned_attack
+from fakeguard.evaluation.inputs import digests, recompress, source_images, to_tensor
+from fakeguard.evaluation.tracks import EvalTrack
+from fakeguard.models.detectors import Detector
+from fakeguard.robustness.degrade import DegradedSamples
+
+PARTS = ("read", "codec", "resize", "attack", "model")
+
+
+@dataclass
+class Candidate:
+    """A checkpoint to score: its detector and the U-Net that attacks it on `unet` tracks."""
+
+    name: str
+    path: str
+    detector: Detector
+    attacker: UNetAttacker | None = None
+    attacker_source: str = ""  # "own", another checkpoint's path, or "" (none)
+
+    @property
+    def image_size(self) -> int:
+        """The input size the checkpoint was trained at: its own preprocessing."""
+        return int(self.detector.spec["img_size"])
+
+
+class Timings:
+    """Seconds per track and part (read, codec, resize, attack, model)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(PARTS, 0.0))
+
+    @contextmanager
+    def part(self, track: str, part: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[track][part] += time.perf_counter() - start
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {track: dict(parts) for track, parts in self.seconds.items()}
+
+
+@dataclass
+class Scores:
+    """Per-sample P(fake) for each checkpoint and track, and what could not be scored."""
+
+    predictions: pd.DataFrame
+    skipped_samples: dict[str, int]  # track -> samples it could not read or degrade
+    unavailable: dict[str, dict[str, str]]  # checkpoint -> track -> reason
+    timings: Timings = field(default_factory=Timings)
+
+
+def seed_attack(seed: int, track: str, batch: int) -> None:
+    """The same random state for every checkpoint on a batch: random starts do not depend on
+    which other checkpoints run, or in which order."""
+    value = (seed * 1_000_003 + zlib.crc32(track.encode()) + batch) % 2**32
+    torch.manual_seed(value)
+    np.random.seed(value)  # ART draws its random starts from numpy
+
+
+class TrackInputs:
+    """A track's model input for one checkpoint: source crop -> its resize -> attack -> codec."""
+
+    def __init__(self, timings: Timings | None = None, seed: int = 0) -> None:
+        self.timings = timings or Timings()
+        self.seed = seed
+        self._pinned: dict[str, Attack] = {}
+
+    def attack_for(self, track: EvalTrack, candidate: Candidate) -> Attack | None:
+        if track.attack is None:
+            return None
+        if track.attack == "unet":
+            return UNetAttack(candidate.attacker) if candidate.attacker is not None else None
+        if track.attack not in self._pinned:
+            self._pinned[track.attack] = pinned_attack(track.attack)
+        return self._pinned[track.attack]
+
+    def unavailable(self, track: EvalTrack, candidate: Candidate) -> str | None:
+        """Why `candidate` cannot be scored on `track`, or None."""
+        if track.attack == "unet" and candidate.attacker is None:
+            return "no U-Net attacker in the checkpoint (set attacker=<training checkpoint>)"
+        return None
+
+    def __call__(
+        self,
+        track: EvalTrack,
+        candidate: Candidate,
+        images: Sequence[np.ndarray],
+        labels: torch.Tensor,
+        batch: int = 0,
+    ) -> torch.Tensor:
+        device = next(candidate.detector.parameters()).device
+        with self.timings.part(track.name, "resize"):
+            x = to_tensor(images, candidate.image_size).to(device)
+        attack = self.attack_for(track, candidate)
+        if attack is not None:
+            seed_attack(self.seed, track.name, batch)
+            with self.timings.part(track.name, "attack"):
+                x = attack(candidate.detector, x, labels.to(device))
+        if track.after is not None:
+            with self.timings.part(track.name, "codec"):
+                x = recompress(x, track.after)
+        return x
+
+
+@torch.no_grad()
+def probabilities(detector: Detector, x: torch.Tensor) -> np.ndarray:
+    return torch.sigmoid(detector(x).float().flatten()).cpu().numpy()
+
+
+def score(
+    candidates: Sequence[Candidate],
+    tracks: Sequence[EvalTrack],
+    samples: Sequence[FaceSample],
+    degraded: DegradedSamples,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Scores:
+    """P(fake) of every sample under every track for every checkpoint, as one long table
+    (checkpoint, track, index, sample, video_id, method, label, prob, digest)."""
+    timings = Timings()
+    inputs = TrackInputs(timings, seed)
+    rows: list[pd.DataFrame] = []
+    skipped: dict[str, int] = {}
+    unavailable: dict[str, dict[str, str]] = defaultdict(dict)
+    starts = range(0, len(samples), batch_size)
+    track_bar = progress.add_task("tracks", total=len(tracks)) if progress else None
+    batch_bar = progress.add_task("batches", total=len(starts)) if progress else None
+    for track in tracks:
+        if progress:
+            progress.reset(batch_bar, total=len(starts), description=f"  {track.name}")
+        ready = []
+        for candidate in candidates:
+            reason = inputs.unavailable(track, candidate)
+            if reason:
+                unavailable[candidate.name][track.name] = reason
+            else:
+                ready.append(candidate)
+        skipped[track.name] = 0
+        for number, start in enumerate(starts):
+            if ready:
+                batch = samples[start : start + batch_size]
+                part = "read" if track.suite == "clean" else "codec"
+                with timings.part(track.name, part):
+                    images = source_images(track.suite, batch, degraded)
+                keep = [i for i, image in enumerate(images) if image is not None]
+                skipped[track.name] += len(batch) - len(keep)
+                if keep:
+                    kept = [batch[i] for i in keep]
+                    labels = torch.tensor([s.label for s in kept], dtype=torch.float32)
+                    for candidate in ready:
+                        x = inputs(track, candidate, [images[i] for i in keep], labels, number)
+                        with timings.part(track.name, "model"):
+                            prob = probabilities(candidate.detector, x)
+                        rows.append(
+                            _rows(
+                                candidate.name, track.name, kept, [start + i for i in keep], prob
+                            ).assign(digest=digests(x))
+                        )
+            if progress:
+                progress.advance(batch_bar)
+        if progress:
+            progress.advance(track_bar)
+    predictions = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+    return Scores(predictions, skipped, dict(unavailable), timings)
+
+
+def _rows(
+    checkpoint: str,
+    track: str,
+    samples: Sequence[FaceSample],
+    indices: Sequence[int],
+    prob: np.ndarray,
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "checkpoint": checkpoint,
+            "track": track,
+            "index": indices,
+            "sample": [s.path or f"#{i}" for s, i in zip(samples, indices, strict=True)],
+            "video_id": [s.video_id for s in samples],
+            "method": [s.method for s in samples],
+            "label": [s.label for s in samples],
+            "prob": prob.astype(np.float64),
+        }
+    )
