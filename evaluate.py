@@ -1,4 +1,5 @@
-"""python evaluate.py ckpt_path=<checkpoint>: score a checkpoint (configs/evaluate.yaml)."""
+"""python evaluate.py ckpt_path=[a.ckpt,b.ckpt] tracks=seed: checkpoints side by side on the
+tracks of a set, with report.md, results.json/csv and plots (configs/evaluate.yaml)."""
 
 import hydra
 from omegaconf import DictConfig

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from fakeguard.evaluation.metrics import binary_metrics
+from fakeguard.evaluation.metrics import binary_metrics, drop_summary, paired_drop
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -60,3 +60,45 @@ def test_mcc_matches_its_definition_on_a_confusion_table():
     labels = np.array([1, 1, 1, 0, 0, 0, 0, 1])
     probs = np.array([0.9, 0.8, 0.2, 0.1, 0.7, 0.3, 0.4, 0.6])  # tp 3, fn 1, tn 3, fp 1
     assert binary_metrics(labels, probs)["mcc"] == pytest.approx((9 - 1) / 16)
+
+
+# Fixed arrays with ties, both classes, and a threshold where the error rates cross between
+# two ROC points (so the EER needs interpolation).
+FIXED_LABELS = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 0, 0])
+FIXED_PROBS = np.array(
+    [0.1, 0.35, 0.35, 0.6, 0.2, 0.8, 0.35, 0.9, 0.55, 0.7, 0.05, 0.45, 0.6, 0.3, 0.65]
+)
+
+
+def test_auc_and_ap_agree_with_scikit_learn_on_fixed_arrays():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    metrics = binary_metrics(FIXED_LABELS, FIXED_PROBS)
+    assert metrics["auc"] == pytest.approx(roc_auc_score(FIXED_LABELS, FIXED_PROBS), abs=1e-12)
+    assert metrics["ap"] == pytest.approx(
+        average_precision_score(FIXED_LABELS, FIXED_PROBS), abs=1e-12
+    )
+
+
+def test_eer_agrees_with_scikit_learn_roc_on_fixed_arrays():
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(FIXED_LABELS, FIXED_PROBS)
+    fnr = 1 - tpr
+    # where FNR - FPR changes sign: interpolate linearly between the two ROC points
+    i = int(np.flatnonzero(fnr - fpr <= 0)[0])
+    d0, d1 = fnr[i - 1] - fpr[i - 1], fnr[i] - fpr[i]
+    expected = fpr[i - 1] + d0 / (d0 - d1) * (fpr[i] - fpr[i - 1])
+    assert 0 < expected < 1 and d1 < 0 < d0  # a true crossing, not a shared ROC point
+    assert binary_metrics(FIXED_LABELS, FIXED_PROBS)["eer"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_drop_summary_is_the_mean_and_p95_of_the_paired_drop():
+    labels = np.array([1, 0, 1, 0])
+    clean = np.array([0.9, 0.2, 0.6, 0.5])
+    degraded = np.array([0.6, 0.5, 0.7, 0.5])  # drops 0.3, 0.3, -0.1, 0
+    drops = np.array([0.3, 0.3, -0.1, 0.0])
+    np.testing.assert_allclose(paired_drop(labels, clean, degraded), drops)
+    summary = drop_summary(labels, clean, degraded)
+    assert summary["drop_mean"] == pytest.approx(0.125)
+    assert summary["drop_p95"] == pytest.approx(np.percentile(drops, 95))

@@ -10,6 +10,8 @@ white box against the checkpoint being scored, on its model input (after the res
   Toolbox, 100 iterations and 1 restart as in AutoAttack's standard version. The one-logit
   detector is attacked through two logits [0, z], whose softmax cross-entropy is the BCE on z.
   AutoAttack's DLR attacks need 3 or more classes, so a binary detector gets APGD-CE only.
+  Like AutoAttack, ART returns an adversarial image only where it flips the decision at 0.5
+  (elsewhere its random start): its accuracy is the robust accuracy, its AUC a weak bound.
 - `unet`: a learned U-Net attacker from a training checkpoint (`load_attacker`).
 """
 
@@ -163,7 +165,9 @@ def describe() -> dict[str, str]:
         ),
         "apgd-ce": (
             f"ART AutoProjectedGradientDescent, cross-entropy on [0, z], L-inf "
-            f"{EPS * 255:.0f}/255, {APGD_ITERATIONS} iterations, {APGD_RESTARTS} restart"
+            f"{EPS * 255:.0f}/255, {APGD_ITERATIONS} iterations, {APGD_RESTARTS} restart; it "
+            "keeps an adversarial image only where it flips the decision at 0.5, so read its "
+            "accuracy (robust accuracy) rather than its AUC"
         ),
         "unet": "the U-Net attacker of a training checkpoint, its own eps",
     }
