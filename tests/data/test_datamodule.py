@@ -5,6 +5,7 @@ from __future__ import annotations
 import albumentations as A
 import torch
 
+from fakeguard.data.blend import SelfBlend
 from fakeguard.data.datamodule import DemoDataModule
 from fakeguard.data.transforms import train_pipeline
 
@@ -40,3 +41,14 @@ def test_demo_batches_carry_landmarks_through_the_pipeline():
     assert batch["landmarks"].shape[1:] == (5, 2)
     assert torch.isfinite(batch["landmarks"]).all()
     assert set(batch["label"].tolist()) <= {0.0, 1.0}
+
+
+def test_demo_fakes_follow_the_configured_blend():
+    def fake_minus_real(**kwargs) -> float:
+        dm = demo(**kwargs)
+        samples = dm.load_samples()
+        pairs = zip(samples[::2], samples[1::2], strict=True)
+        return sum(float(abs(f.image.astype(int) - r.image.astype(int)).mean()) for r, f in pairs)
+
+    strong = SelfBlend(color_shift=0.25, blend_ratios=[1.0])
+    assert fake_minus_real(blend=strong) > 1.5 * fake_minus_real()

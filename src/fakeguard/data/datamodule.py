@@ -12,7 +12,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
-from fakeguard.data.blend import SelfBlendedFakes
+from fakeguard.data.blend import SelfBlend, SelfBlendedFakes
 from fakeguard.data.dataset import FaceDataset, seed_worker_transform
 from fakeguard.data.folders import scan_folders
 from fakeguard.data.manifest import manifest_samples, read_manifest
@@ -121,16 +121,19 @@ class FaceDataModule(LightningDataModule):
 class DemoDataModule(FaceDataModule):
     """Synthetic faces and self-blended fakes generated in code: no download (see data.demo)."""
 
-    def __init__(self, num_identities: int = 600, seed: int = 0, **kwargs) -> None:
+    def __init__(
+        self, num_identities: int = 600, seed: int = 0, blend: SelfBlend | None = None, **kwargs
+    ) -> None:
         super().__init__(**kwargs)
         self.num_identities = num_identities
         self.seed = seed
+        self.blend = blend  # how the fakes are made; None: SelfBlend's defaults
 
     def load_samples(self) -> Sequence[FaceSample]:
         from fakeguard.data.demo import make_demo_samples
 
         # Render at the model size: resizing synthetic faces adds nothing.
-        return make_demo_samples(self.num_identities, self.image_size, self.seed)
+        return make_demo_samples(self.num_identities, self.image_size, self.seed, self.blend)
 
 
 class FolderDataModule(FaceDataModule):
