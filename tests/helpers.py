@@ -101,3 +101,14 @@ def make_manifest(root: Path, videos_per_split: int = 2) -> Path:
                     )
     write_manifest(root / "manifest.parquet", manifest_frame(rows))
     return root / "manifest.parquet"
+
+
+def write_checkpoint(path: Path, net) -> Path:
+    """A training checkpoint of `net` as `DetectorModule` saves one (spec + `net.` weights)."""
+    import torch
+
+    from fakeguard.models.checkpoint import SPEC_KEY
+
+    state = {f"net.{k}": v for k, v in net.state_dict().items()}
+    torch.save({SPEC_KEY: dict(net.spec), "state_dict": state, "epoch": 0}, path)
+    return path

@@ -1,0 +1,186 @@
+"""Exports rebuild the detector they came from: safetensors + sidecar, ONNX, gasbench."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+from helpers import ROOT, write_checkpoint
+
+from fakeguard.errors import UserError
+from fakeguard.export.gasbench import (
+    check_model_source,
+    load_like_harness,
+    write_gasbench_dir,
+)
+from fakeguard.export.inputs import random_pixels
+from fakeguard.export.onnx_graph import export_onnx, onnx_max_diff
+from fakeguard.export.run import export
+from fakeguard.export.sidecar import load_safetensors, save_safetensors
+from fakeguard.models.detectors import Detector, EfficientViT
+
+SIZE = 64
+
+
+def make_detector(arch: str) -> Detector:
+    torch.manual_seed(0)
+    if arch == "Detector":
+        return Detector(weights="none", img_size=SIZE).eval()
+    return EfficientViT(weights="none", img_size=SIZE, dim=64, mlp_dim=128).eval()
+
+
+@pytest.fixture(params=["Detector", "EfficientViT"], scope="module")
+def detector(request) -> Detector:
+    return make_detector(request.param)
+
+
+def p_fake(detector: Detector, x: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        return torch.sigmoid(detector(x))
+
+
+def test_safetensors_pair_rebuilds_identical_outputs(detector, tmp_path):
+    weights, sidecar = save_safetensors(detector, tmp_path / "model.safetensors")
+    assert sidecar.name == "model.json"
+    rebuilt = load_safetensors(weights)
+    assert type(rebuilt) is type(detector) and not rebuilt.training
+    x = torch.rand(3, 3, SIZE, SIZE)
+    with torch.inference_mode():
+        assert torch.equal(rebuilt(x), detector(x))
+
+
+def test_a_safetensors_file_without_its_sidecar_is_a_clear_error(tmp_path):
+    weights, sidecar = save_safetensors(make_detector("Detector"), tmp_path / "m.safetensors")
+    sidecar.unlink()
+    with pytest.raises(UserError, match=r"m\.json"):
+        load_safetensors(weights)
+
+
+@pytest.mark.parametrize("kind", ["float", "uint8"])
+def test_onnx_matches_pytorch_within_1e_4(detector, kind, tmp_path):
+    import onnxruntime as ort
+
+    path = export_onnx(detector, tmp_path / "model.onnx", kind)
+    assert onnx_max_diff(detector, path, kind, batch=5) <= 1e-4
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (pixels,) = session.get_inputs()
+    assert pixels.type == f"tensor({'float' if kind == 'float' else 'uint8'})"
+    assert pixels.shape == ["batch", 3, SIZE, SIZE]
+
+
+def test_gasbench_directory_loads_as_the_harness_loads_it(detector, tmp_path):
+    folder = write_gasbench_dir(detector, tmp_path / "gas", "test-model", "1.0.0")
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "model.py",
+        "model.safetensors",
+        "model_config.yaml",
+    ]
+    config = yaml.safe_load((folder / "model_config.yaml").read_text())
+    assert config["modality"] == "image" and config["model"]["num_classes"] == 2
+    assert config["preprocessing"]["resize"] == [SIZE, SIZE]
+
+    model, _ = load_like_harness(folder)
+    assert not model.training
+    x = random_pixels("uint8", 4, SIZE)
+    with torch.inference_mode():
+        logits = model(x)
+    assert logits.shape == (4, 2)
+    ours = p_fake(detector, x.float() / 255)
+    assert ours.min() > 0.01 and ours.max() < 0.99  # not saturated: the comparison means something
+    torch.testing.assert_close(torch.softmax(logits, 1)[:, 1], ours, atol=1e-6, rtol=0)
+    # gasbench reads the penultimate features at `classifier`, a Linear to the two classes
+    assert isinstance(model.classifier, torch.nn.Linear) and model.classifier.out_features == 2
+
+
+def test_gasbench_model_casts_uint8_to_the_configured_dtype(tmp_path):
+    detector = make_detector("Detector")
+    folder = write_gasbench_dir(detector, tmp_path / "gas", "m", "1", dtype="bfloat16")
+    model, config = load_like_harness(folder)
+    assert config["dtype"] == "bfloat16"
+    x = random_pixels("uint8", 2, SIZE)
+    with torch.inference_mode():
+        probs = torch.softmax(model(x).float(), 1)[:, 1]
+    torch.testing.assert_close(probs, p_fake(detector, x.float() / 255), atol=0.05, rtol=0)
+
+
+def test_gasbench_model_py_runs_without_fakeguard(tmp_path):
+    folder = write_gasbench_dir(make_detector("EfficientViT"), tmp_path / "gas", "m", "1")
+    script = (
+        "import sys, importlib.util\n"
+        "sys.modules['fakeguard'] = None  # any fakeguard import now fails\n"
+        f"spec = importlib.util.spec_from_file_location('custom_model', r'{folder}/model.py')\n"
+        "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module)\n"
+        "import torch\n"
+        f"model = module.load_model(r'{folder}/model.safetensors', num_classes=2)\n"
+        f"x = torch.randint(0, 256, (2, 3, {SIZE}, {SIZE}), dtype=torch.uint8)\n"
+        "print(tuple(model(x).shape))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "(2, 2)"
+
+
+def test_model_py_imports_only_allowed_modules_and_calls_nothing_blocked(tmp_path):
+    folder = write_gasbench_dir(make_detector("EfficientViT"), tmp_path / "gas", "m", "1")
+    assert check_model_source((folder / "model.py").read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "import os",
+        "from subprocess import run",
+        "import importlib.util",
+        "from torch.jit import script",
+        "x = getattr(object, 'y')",
+        "setattr(object, 'y', 1)",
+        "eval('1')",
+        "model.eval()",
+        "from . import sibling",
+    ],
+)
+def test_the_static_check_catches_each_blocked_construct(line):
+    assert check_model_source(f"import torch\n{line}\n")
+
+
+def test_export_command_verifies_onnx_and_prints_the_difference(make_cfg, tmp_path, capsys):
+    ckpt = write_checkpoint(tmp_path / "best.ckpt", make_detector("Detector"))
+    overrides = [f"ckpt_path={ckpt}", "format=onnx", f"out={tmp_path}/m.onnx"]
+    result = export(make_cfg("export", overrides))
+    assert 0 <= result["max_abs_diff"] <= 1e-4
+    assert "onnxruntime vs PyTorch: max abs diff" in capsys.readouterr().out
+    assert (tmp_path / "m.onnx").is_file()
+
+
+def test_export_command_rejects_an_unknown_format(make_cfg, tmp_path):
+    ckpt = write_checkpoint(tmp_path / "best.ckpt", make_detector("Detector"))
+    cfg = make_cfg("export", [f"ckpt_path={ckpt}", "format=tflite", f"out={tmp_path}/m"])
+    with pytest.raises(UserError, match="format=tflite is not one of"):
+        export(cfg)
+
+
+def test_export_from_the_command_line(tmp_path):
+    ckpt = write_checkpoint(tmp_path / "best.ckpt", make_detector("Detector"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fakeguard.export",
+            f"ckpt_path={ckpt}",
+            "format=gasbench",
+            f"out={tmp_path}/gas",
+            f"paths.log_dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "loaded as gasbench does (float32): max |softmax[:, 1] - P(fake)|" in result.stdout
+    assert (tmp_path / "gas" / "model.safetensors").is_file()
