@@ -103,9 +103,7 @@ def extract_item(
     indices = sorted(media.frames)
     frames = [media.frames[i] for i in indices]
     detected = detector.detect(frames) if reused is None else [reused.get(i, []) for i in indices]
-    tracks = assign_tracks(detected, settings.track_iou)
-    if settings.keep == "largest":
-        detected, tracks = keep_main_face(detected, tracks)
+    detected, tracks = pick_faces(detected, settings)
     rows, failures = [], list(media.failures)
     for index, frame, faces, ids in zip(indices, frames, detected, tracks, strict=True):
         if not faces:
@@ -119,6 +117,17 @@ def extract_item(
     if not rows and media.frames:
         failures.append(failure(item, "no face in any sampled frame"))
     return {"rows": rows, "failures": failures}
+
+
+def pick_faces(
+    detected: Sequence[Sequence[Face]], settings: ExtractSettings
+) -> tuple[list[list[Face]], list[list[int]]]:
+    """Track ids for each frame's faces; with keep=largest, only the main face track's.
+    Shared with `fakeguard.predict`, so inference crops the faces preparation would."""
+    tracks = assign_tracks(detected, settings.track_iou)
+    if settings.keep == "largest":
+        return keep_main_face(detected, tracks)
+    return [list(faces) for faces in detected], tracks
 
 
 def _no_face_reason(detector: FaceDetector, frame: np.ndarray) -> str:

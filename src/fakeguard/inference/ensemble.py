@@ -1,0 +1,47 @@
+"""Several checkpoints as one detector: the mean of their P(fake) on the same face crops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from fakeguard.evaluation.inputs import to_tensor
+from fakeguard.models.checkpoint import load_detector
+from fakeguard.models.detectors import Detector
+
+
+class Ensemble:
+    """P(fake) averaged over `detectors` (one is an ensemble of one). Each detector sees the
+    crops through the evaluation resize at its own input size, as validation did."""
+
+    def __init__(
+        self,
+        detectors: Sequence[Detector],
+        device: str | torch.device = "cpu",
+        batch_size: int = 32,
+    ) -> None:
+        if not detectors:
+            raise ValueError("an ensemble needs at least one detector")
+        self.device = torch.device(device)
+        self.detectors = [d.eval().to(self.device) for d in detectors]
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_checkpoints(
+        cls, paths: Sequence[str], device: str | torch.device = "cpu", batch_size: int = 32
+    ) -> Ensemble:
+        return cls([load_detector(p) for p in paths], device, batch_size)
+
+    @torch.inference_mode()
+    def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """uint8 RGB face crops (any sizes) -> P(fake) per crop, float64."""
+        total = np.zeros(len(crops), dtype=np.float64)
+        for detector in self.detectors:
+            size = detector.spec["img_size"]
+            for start in range(0, len(crops), self.batch_size):
+                x = to_tensor(crops[start : start + self.batch_size], size).to(self.device)
+                probs = torch.sigmoid(detector(x).float()).cpu().numpy()
+                total[start : start + len(probs)] += probs
+        return total / len(self.detectors)

@@ -1,0 +1,120 @@
+"""predict: raw media -> faces as preparation cuts them -> detector(s) -> one row per file."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from helpers import CONFIGS, SHARED_DATA, face_image, write_checkpoint, write_face_video
+from omegaconf import OmegaConf
+
+from fakeguard.data.extract import ExtractSettings, extract_item, load_media
+from fakeguard.data.faces import FaceDetector
+from fakeguard.data.images import read_rgb
+from fakeguard.inference.ensemble import Ensemble
+from fakeguard.inference.faces import file_faces, media_item
+from fakeguard.inference.run import predict
+from fakeguard.models.detectors import Detector
+
+FFPP = SHARED_DATA / "ffpp_sample"
+
+
+def detector(seed: int, size: int = 64) -> Detector:
+    torch.manual_seed(seed)
+    return Detector(weights="none", img_size=size).eval()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    """A face video, a face photo, a corrupt video, a faceless image and a text file."""
+    root = tmp_path_factory.mktemp("media")
+    write_face_video(root / "clip.mp4", frames=6)
+    photo = np.full((240, 320, 3), 90, np.uint8)
+    photo[40:200, 80:240] = face_image(160)
+    cv2.imwrite(str(root / "photo.jpg"), photo[..., ::-1])
+    (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    cv2.imwrite(str(root / "wall.png"), np.full((200, 200, 3), 128, np.uint8))
+    (root / "notes.txt").write_text("not media")
+    return root
+
+
+def test_one_row_per_media_file_with_errors_instead_of_crashes(make_cfg, media, tmp_path):
+    ckpt = write_checkpoint(tmp_path / "a.ckpt", detector(0))
+    out = tmp_path / "predictions.csv"
+    overrides = [f"ckpt_path={ckpt}", f"input={media}", f"out={out}", "extract.frames=6"]
+    predict(make_cfg("predict", overrides))
+    table = pd.read_csv(out, keep_default_na=False).set_index("path")
+    assert sorted(table.index) == sorted(
+        str(media / n) for n in ("broken.mp4", "clip.mp4", "photo.jpg", "wall.png")
+    )
+    clip, photo = table.loc[str(media / "clip.mp4")], table.loc[str(media / "photo.jpg")]
+    assert (clip["faces"], clip["frames"], clip["frames_sampled"], clip["error"]) == (6, 6, 6, "")
+    assert (photo["faces"], photo["frames"], photo["error"]) == (1, 1, "")
+    for row in (clip, photo):
+        assert 0 <= float(row["prob_fake"]) <= 1
+        assert int(row["label"]) == int(float(row["prob_fake"]) >= 0.5)
+    assert "cannot decode" in table.loc[str(media / "broken.mp4"), "error"]
+    assert table.loc[str(media / "wall.png"), "error"].startswith("no face detected")
+    assert table.loc[str(media / "wall.png"), "prob_fake"] == ""
+
+
+def test_crops_are_the_ones_preparation_writes(media, tmp_path):
+    settings, faces = ExtractSettings(frames=6), FaceDetector()
+    item = media_item(media / "clip.mp4")
+    record = extract_item(item, load_media(item, settings.frames), faces, settings, tmp_path)
+    prepared = [read_rgb(tmp_path / row["path"]) for row in record["rows"]]
+    found = file_faces(media / "clip.mp4", faces, settings)
+    assert found.frames == [row["frame"] for row in record["rows"]]
+    assert len(found.crops) == len(prepared) == 6
+    for ours, theirs in zip(found.crops, prepared, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_an_ensemble_averages_its_members_at_their_own_input_sizes(media):
+    crops = file_faces(media / "clip.mp4", FaceDetector(), ExtractSettings(frames=3)).crops
+    a, b = detector(1, 64), detector(2, 96)
+    alone = [Ensemble([d]).predict(crops) for d in (a, b)]
+    assert not np.allclose(alone[0], alone[1])
+    np.testing.assert_allclose(Ensemble([a, b], batch_size=2).predict(crops), np.mean(alone, 0))
+
+
+def test_mean_aggregation_is_the_mean_of_the_crops(make_cfg, media, tmp_path):
+    net = detector(3)
+    ckpt = write_checkpoint(tmp_path / "a.ckpt", net)
+    clip = media / "clip.mp4"
+    cfg = make_cfg(
+        "predict", [f"ckpt_path={ckpt}", f"input={clip}", f"out={tmp_path}/p.csv", "aggregate=mean"]
+    )
+    table = predict(cfg)
+    crops = file_faces(clip, FaceDetector(), ExtractSettings(**cfg.extract)).crops
+    assert table.loc[0, "prob_fake"] == pytest.approx(Ensemble([net]).predict(crops).mean())
+
+
+def test_predict_extracts_faces_with_the_settings_prepare_uses():
+    prepare, predict_cfg = (OmegaConf.load(CONFIGS / f"{n}.yaml") for n in ("prepare", "predict"))
+    assert predict_cfg.detector == prepare.detector
+    assert predict_cfg.extract == {
+        k: v for k, v in prepare.extract.items() if k in predict_cfg.extract
+    }
+    assert set(prepare.extract) - set(predict_cfg.extract) == {
+        "reuse_source_boxes"
+    }  # needs a dataset
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not FFPP.is_dir(), reason="../shared/data/ffpp_sample is absent")
+def test_predict_on_real_ffpp_clips(make_cfg, tmp_path):
+    ckpt = write_checkpoint(tmp_path / "a.ckpt", detector(0))
+    videos = tmp_path / "videos"  # links, never copies of the clips
+    videos.mkdir()
+    for clip in (
+        FFPP / "original_sequences/youtube/c23/videos/519.mp4",
+        next((FFPP / "manipulated_sequences").rglob("*.mp4")),
+    ):
+        (videos / clip.name).symlink_to(clip)
+    table = predict(
+        make_cfg("predict", [f"ckpt_path={ckpt}", f"input={videos}", f"out={tmp_path}/p.csv"])
+    )
+    assert list(table["error"]) == ["", ""] and list(table["faces"]) == [32, 32]
