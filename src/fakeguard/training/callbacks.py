@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import lightning as L
 import numpy as np
+import pandas as pd
 import torch
+import torch.distributed as dist
 from rich.console import Console
 from rich.table import Table
 
@@ -16,9 +19,11 @@ from fakeguard.evaluation.inputs import to_tensor
 
 # paired_drop is re-exported: it lived here first.
 from fakeguard.evaluation.metrics import binary_metrics, drop_summary, paired_drop  # noqa: F401
+from fakeguard.evaluation.plots import roc_plot
 from fakeguard.evaluation.tracks import per_epoch_tracks
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
+from fakeguard.training.loggers import log_images, log_table
 
 log = logging.getLogger(__name__)
 # logged name -> binary_metrics key
@@ -30,13 +35,21 @@ LOGGED = {
     "brier": "brier",
     "sn34": "sn34",
 }
+# The mean AUC over the callback's tracks (clean included): one robust figure to select
+# checkpoints or hyper-parameters on (tracks=social: the mean of clean and social AUC).
+ROBUST_AUC = "val/robust_auc"
 
 
 class RobustnessCallback(L.Callback):
     """Scores the validation split (or a seeded subset of `max_samples`) under `tracks` after
-    every `every_n_epochs`-th validation; logs `val/<track>/<metric>`, the AUC ratio to clean
-    and the paired drop in P(correct), and prints a table. Degraded crops are cached in
-    `cache_dir`, so later epochs only run the model."""
+    every `every_n_epochs`-th validation; logs `val/<track>/<metric>`, the AUC ratio to clean,
+    the paired drop in P(correct) and `val/robust_auc` (mean AUC over the tracks), prints a
+    table and sends it to the loggers. Degraded crops are cached in `cache_dir`, so later
+    epochs only run the model. At the end of fitting, the last scores' ROC curves go to
+    `<run>/plots/robustness_roc.png` and to the loggers that show images.
+
+    Under DDP rank 0 alone scores the tracks and writes the cache; the other ranks receive the
+    results, so every rank logs the same values (and can monitor them)."""
 
     def __init__(
         self,
@@ -55,6 +68,7 @@ class RobustnessCallback(L.Callback):
         self.batch_size = batch_size
         self.degraded = DegradedSamples(cache_dir)
         self.history: list[dict[str, dict[str, float]]] = []
+        self.last_scores: pd.DataFrame | None = None  # track, label, prob of the last scoring
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.clean_pass: dict[int, float] = {}
@@ -72,18 +86,42 @@ class RobustnessCallback(L.Callback):
             return
         if (trainer.current_epoch + 1) % self.every_n_epochs:
             return
+        clean_pass = _gathered(self.clean_pass, trainer)  # each rank validated a shard
+        results = self._score(trainer, pl_module, clean_pass) if trainer.is_global_zero else None
+        results = trainer.strategy.broadcast(results, src=0)
+        for name, metrics in results.items():
+            for key, value in metrics.items():
+                pl_module.log(f"val/{name}/{key}", value, on_epoch=True, sync_dist=True)
+        if results:
+            robust = float(np.mean([m["auc"] for m in results.values()]))
+            pl_module.log(ROBUST_AUC, robust, on_epoch=True, sync_dist=True)
+        self.history.append(results)
+        if trainer.is_global_zero and results:
+            self._print(trainer.current_epoch, results)
+            table = pd.DataFrame(results).T.rename_axis("track").assign(epoch=trainer.current_epoch)
+            log_table(trainer.loggers, "val/robustness", table, trainer.global_step)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero or self.last_scores is None:
+            return
+        folder = Path(trainer.default_root_dir) / "plots"
+        folder.mkdir(parents=True, exist_ok=True)
+        # roc_plot draws one curve per "checkpoint": here, one per track.
+        frame = self.last_scores.rename(columns={"track": "checkpoint"}).assign(track="val")
+        path = roc_plot(frame, "val", folder / "robustness_roc.png")
+        if path is not None:
+            log_images(trainer.loggers, {"val/robustness_roc": path}, trainer.global_step)
+
+    def _score(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, clean_pass: dict[int, float]
+    ) -> dict[str, dict[str, float]]:
         samples, ids = self._subset(trainer.datamodule.splits["val"])
         if not self.history:  # the same every epoch: say once how each track applies
             for name in self.tracks:
                 log.info("track %s applied as %s", name, self.degraded.modes(name, samples))
-        clean = [self.clean_pass.get(i) for i in ids]
+        clean = [clean_pass.get(i) for i in ids]
         known = None if None in clean else np.array(clean, dtype=np.float64)
-        results = self.evaluate(pl_module, samples, trainer.datamodule.image_size, known)
-        for name, metrics in results.items():
-            for key, value in metrics.items():
-                pl_module.log(f"val/{name}/{key}", value, on_epoch=True)
-        self.history.append(results)
-        self._print(trainer.current_epoch, results)
+        return self.evaluate(pl_module, samples, trainer.datamodule.image_size, known)
 
     def evaluate(
         self,
@@ -113,6 +151,9 @@ class RobustnessCallback(L.Callback):
         }
         if clean is not None:
             probs["clean"] = clean[usable]
+        self.last_scores = pd.concat(
+            [pd.DataFrame({"track": n, "label": labels, "prob": probs[n]}) for n in self.tracks]
+        )
         results = {}
         for name in self.tracks:
             metrics = binary_metrics(labels, probs[name])
@@ -150,3 +191,12 @@ class RobustnessCallback(L.Callback):
             cells = [m["auc"], m["auc_ratio"], m["acc"], m["sn34"], m["drop_mean"], m["drop_p95"]]
             table.add_row(name, *(f"{v:.3f}" for v in cells))
         Console().print(table)
+
+
+def _gathered(values: dict[int, float], trainer: L.Trainer) -> dict[int, float]:
+    """The union of every rank's `values` (this rank's alone outside DDP)."""
+    if trainer.world_size == 1 or not dist.is_available() or not dist.is_initialized():
+        return values
+    parts: list[dict[int, float]] = [{} for _ in range(trainer.world_size)]
+    dist.all_gather_object(parts, values)
+    return {k: v for part in parts for k, v in part.items()}

@@ -13,12 +13,15 @@ import albumentations as A
 import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.errors import UserError
 from fakeguard.evaluation.report import print_metrics, write_json
 from fakeguard.instantiate import instantiate_group
+from fakeguard.training.distributed import ddp_job
+from fakeguard.training.loggers import log_config
 
 log = logging.getLogger(__name__)
 # Frozen BatchNorm layers are kept in eval mode on purpose (see Detector.train).
@@ -55,6 +58,7 @@ def build_datamodule(cfg: DictConfig) -> FaceDataModule:
     )
 
 
+@rank_zero_only  # under DDP every process builds the data; one writes the files
 def save_augmentation(datamodule: FaceDataModule, folder: Path) -> None:
     """Keep the run's exact training augmentation beside its checkpoints: the albumentations
     pipeline as `A.save` writes it (`A.load` rebuilds it) and the self-blending settings."""
@@ -67,6 +71,11 @@ def save_augmentation(datamodule: FaceDataModule, folder: Path) -> None:
 
 def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> float | None:
     """Fit the configured detector, test its best checkpoint, print and save a summary."""
+    with ddp_job():  # in a multirun, each job's DDP processes are its own
+        return _train(cfg, extra_callbacks)
+
+
+def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> float | None:
     start = time.perf_counter()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
@@ -76,6 +85,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> float 
     callbacks = [*instantiate_group(cfg.get("callbacks")), *extra_callbacks]
     check_selection_uses_validation(callbacks)
     loggers = instantiate_group(cfg.get("logger"))
+    log_config(loggers, cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
     metrics: dict[str, float] = {}
@@ -93,8 +103,9 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> float 
 
     wall = time.perf_counter() - start
     notes = {"checkpoint": best.get("path") or "(none saved)", "wall time": f"{wall:.1f} s"}
-    print_metrics("fakeguard train", _summary(metrics), notes)
-    write_json(Path(trainer.default_root_dir) / "summary.json", {**metrics, **notes})
+    if trainer.is_global_zero:
+        print_metrics("fakeguard train", _summary(metrics), notes)
+        write_json(Path(trainer.default_root_dir) / "summary.json", {**metrics, **notes})
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 
 
@@ -116,5 +127,15 @@ def _as_floats(metrics: dict[str, Any]) -> dict[str, float]:
 
 def _summary(metrics: dict[str, float]) -> dict[str, float]:
     """The few numbers worth a glance at the end of a run, in a stable order."""
-    order = ("val/auc_best", "val/auc", "val/acc", "val/loss", "test/auc", "test/acc", "test/ap")
+    order = (
+        "val/auc_best",
+        "val/robust_auc_best",
+        "val/auc",
+        "val/robust_auc",
+        "val/acc",
+        "val/loss",
+        "test/auc",
+        "test/acc",
+        "test/ap",
+    )
     return {k: metrics[k] for k in order if k in metrics}

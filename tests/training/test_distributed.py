@@ -1,0 +1,65 @@
+"""Multiruns and DDP from the command line, as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import ROOT, TINY_DEMO
+
+
+def train_cli(*overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "train.py", *overrides],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_a_multirun_with_two_values_writes_two_run_directories(tmp_path):
+    sweep = tmp_path / "sweep"
+    result = train_cli(
+        "-m", "seed=1,2", *TINY_DEMO, "debug=fdr", "tracks=none",
+        f"hydra.sweep.dir={sweep}", f"paths.cache_dir={tmp_path}/cache",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    for job, seed in (("0", 1), ("1", 2)):
+        assert (sweep / job / "summary.json").is_file()
+        assert f"seed={seed}" in (sweep / job / ".hydra" / "overrides.yaml").read_text()
+
+
+@pytest.mark.slow
+def test_two_process_cpu_ddp_in_a_multirun(tmp_path):
+    """trainer=ddp with 2 CPU processes (gloo), two jobs: each job's processes share its run
+    folder, draw distinct shards, log identical synced metrics, and only rank 0 scores the
+    robustness tracks. The sweep folder is Hydra's default (timestamped): a relaunched process
+    that started the sweep over would write into a second one."""
+    result = train_cli(
+        "-m", "seed=1,2", *TINY_DEMO, "debug=fdr", "trainer=ddp", "trainer.accelerator=cpu",
+        "trainer.devices=2", f"paths.log_dir={tmp_path}", f"paths.cache_dir={tmp_path}/cache",
+        "+callbacks.probe._target_=ddp_probe.DDPProbe",
+        "+callbacks.probe.out=${paths.output_dir}/probe",
+        env={"PYTHONPATH": str(Path(__file__).parent)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "debug" / "multiruns").iterdir()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    for job in ("0", "1"):
+        ranks = [json.loads((sweep / job / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
+        for seen in ranks:
+            assert seen["world_size"] == 2 and seen["sampler"] == "DistributedSampler"
+            assert seen["sampler_len"] == math.ceil(seen["train_len"] / 2)
+        assert ranks[0]["metrics"] == ranks[1]["metrics"]
+        assert {"val/auc", "val/loss", "val/social/auc", "val/robust_auc"} <= set(
+            ranks[0]["metrics"]
+        )
+        assert [seen["scored_here"] for seen in ranks] == [True, False]
+        assert (sweep / job / "summary.json").is_file()
