@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+import torch
 import yaml
-from helpers import TINY_DEMO
+from helpers import TINY_DEMO, write_checkpoint
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fakeguard.errors import UserError
+from fakeguard.evaluation.runner import evaluate
+from fakeguard.models.detectors import Detector
 from fakeguard.training.loggers import wandb_offline
 from fakeguard.training.run import train
 
@@ -68,3 +71,24 @@ def test_a_wandb_login_in_netrc_counts_as_a_key(no_wandb_account, tmp_path):
     (home / ".netrc").write_text("machine api.wandb.ai\n  login user\n  password " + "k" * 40)
     (home / ".netrc").chmod(0o600)
     assert not wandb_offline(False)
+
+
+def test_evaluate_sends_its_metrics_table_and_plots_to_the_loggers(make_cfg, tmp_path):
+    torch.manual_seed(0)
+    ckpt = write_checkpoint(tmp_path / "best.ckpt", Detector(weights="none", img_size=64).eval())
+    overrides = [
+        f"ckpt_path={ckpt}",
+        "data.num_identities=40",
+        "tracks.names=[clean,jpeg50]",
+        "gradcam.samples=0",
+        "logger=[csv,tensorboard]",
+    ]
+    metrics = evaluate(make_cfg("evaluate", overrides))
+    csv = tmp_path / "csv" / "version_0"
+    logged = pd.read_csv(csv / "metrics.csv").iloc[0]
+    key = next(k for k in metrics if k.endswith("/jpeg50/frame/auc"))
+    assert logged[key] == pytest.approx(metrics[key])
+    assert (csv / "eval_results.csv").is_file() and (csv / "hparams.yaml").is_file()
+    (events,) = (tmp_path / "tensorboard").rglob("events.out.tfevents.*")
+    images = EventAccumulator(str(events), size_guidance={"images": 0}).Reload().Tags()["images"]
+    assert "AUC per track" in images and "ROC jpeg50" in images

@@ -29,9 +29,11 @@ from fakeguard.evaluation.report import print_table, write_json
 from fakeguard.evaluation.results import has_videos, results_table
 from fakeguard.evaluation.scoring import Candidate, Scores, TrackInputs, score
 from fakeguard.evaluation.tracks import EvalTrack, parse_tracks
+from fakeguard.instantiate import instantiate_group
 from fakeguard.models.checkpoint import load_detector
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
+from fakeguard.training.loggers import log_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +166,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     head, rows = metric_rows(results, names, info.tracks, "frame", [("acc", "acc"), ("auc", "AUC")])
     print_table(f"fakeguard evaluate: {split}, frame level", head, rows)
     Console().print(f"results: {out}", soft_wrap=True)
-    return {
+    metrics = {
         f"{c}/{t}/{level}/{m}": float(v)
         for c, t, level, m, v in results.itertuples(index=False, name=None)
     }
+    plots = {caption: out / name for caption, name in images}
+    log_evaluation(instantiate_group(cfg.get("logger")), cfg, metrics, results, plots)
+    return metrics
 
 
 def _report_info(

@@ -101,3 +101,22 @@ def log_images(loggers: Iterable[Logger], images: Mapping[str, str | Path], step
             elif isinstance(logger, TensorBoardLogger):
                 pixels = np.asarray(Image.open(path).convert("RGB"))
                 logger.experiment.add_image(name, pixels, step, dataformats="HWC")
+
+
+@rank_zero_only
+def log_evaluation(
+    loggers: Iterable[Logger],
+    cfg: DictConfig,
+    metrics: Mapping[str, float],
+    results: pd.DataFrame,
+    images: Mapping[str, str | Path],
+) -> None:
+    """An evaluation run (evaluate.py) to `loggers`: its config, metrics, results table, plots."""
+    loggers = list(loggers)
+    log_config(loggers, cfg)
+    for logger in loggers:
+        logger.log_metrics(dict(metrics), step=0)
+    log_table(loggers, "eval/results", results, step=0)
+    log_images(loggers, images, step=0)
+    for logger in loggers:
+        logger.finalize("success")  # the CSV logger writes its metrics file here
