@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, TINY_DEMO
+from helpers import CONFIGS, ROOT, TINY_DEMO
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 
 def train_cli(*overrides: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -63,3 +66,28 @@ def test_two_process_cpu_ddp_in_a_multirun(tmp_path):
         )
         assert [seen["scored_here"] for seen in ranks] == [True, False]
         assert (sweep / job / "summary.json").is_file()
+
+
+def test_the_optuna_search_sweeps_settings_that_exist():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    cfg = compose_with_hydra(["hparams_search=effvit_adv_optuna"])
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.direction == "maximize" and cfg.optimized_metric == "val/robust_auc_best"
+    for key in sweeper.params:
+        assert OmegaConf.select(cfg, key, default=None) is not None, key
+    assert cfg.tracks.names == ["clean", "social"]
+    assert cfg.callbacks.model_checkpoint.monitor == "val/robust_auc"
+
+
+def test_the_slurm_launcher_starts_one_task_per_ddp_device():
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    cfg = compose_with_hydra(["launcher=slurm", "trainer=ddp", "trainer.devices=4"])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (4, 4, 1)
+
+
+def compose_with_hydra(overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose("train", overrides, return_hydra_config=True)
