@@ -1,32 +1,188 @@
-"""evaluate.py on a trained checkpoint reports what training reported."""
+"""evaluate.py end to end: demo checkpoints trained here, every track of a set, the report.
+
+Two checkpoints are trained once per module (TINY_DEMO, one epoch, a few seconds each): a
+clean one and one trained against PGD + the U-Net attacker (which stores its U-Net).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
-from helpers import TINY_DEMO
+from helpers import TINY_DEMO, compose_config, make_manifest
+from hydra.core.global_hydra import GlobalHydra
 
-from fakeguard.evaluation.runner import evaluate
+from fakeguard.errors import UserError
+from fakeguard.evaluation.markdown import title
+from fakeguard.evaluation.runner import checkpoint_names, evaluate
 from fakeguard.models.weights import IncompatibleCheckpointError
 from fakeguard.training.run import train
 
+DEMO_DATA = ["data.num_identities=40"]  # the training run's samples (size from the checkpoint)
+SEED_TRACKS = ["clean", "jpeg50", "h264-like", "pgd", "unet", "unet+jpeg50", "unet+h264-like"]
 
-def test_train_then_evaluate_reports_the_same_test_auc(make_cfg, tmp_path):
-    train_cfg = make_cfg("train", [*TINY_DEMO, "trainer.max_epochs=2"], tmp_path / "train")
-    train(train_cfg)
-    summary = json.loads((tmp_path / "train" / "summary.json").read_text())
 
-    demo = [o for o in TINY_DEMO if o.startswith("data.") and "image_size" not in o]
-    eval_cfg = make_cfg(
-        "evaluate", [*demo, f"ckpt_path={summary['checkpoint']}"], tmp_path / "eval"
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("trained")
+    runs = {
+        "clean": [*TINY_DEMO, "trainer.max_epochs=1", "tracks=none"],
+        "adv": [*TINY_DEMO, "trainer.max_epochs=1", "tracks=none", "attack=pgd_unet", "test=false"],
+    }
+    out = {}
+    for name, overrides in runs.items():
+        train(compose_config("train", overrides, root / name))
+        out[name] = root / name / "checkpoints" / "best.ckpt"
+        out[f"{name}_summary"] = root / name / "summary.json"
+    GlobalHydra.instance().clear()
+    return out
+
+
+def table(report: str, heading: str) -> pd.DataFrame:
+    """A markdown table of report.md under `## heading`, as strings."""
+    section = report.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines]
+    return pd.DataFrame(cells[2:], columns=cells[0])
+
+
+def run_eval(make_cfg, tmp_path: Path, overrides: list[str]) -> tuple[dict, Path]:
+    out = tmp_path / "eval"
+    metrics = evaluate(make_cfg("evaluate", overrides, out))
+    return metrics, out
+
+
+def test_round_trip_every_row_and_column_of_the_seed_report_is_present_and_finite(
+    checkpoints, make_cfg, tmp_path
+):
+    ckpts = f"ckpt_path=[{checkpoints['clean']},{checkpoints['adv']}]"
+    attacker = f"attacker={checkpoints['adv']}"  # the robust model's U-Net attacks both
+    metrics, out = run_eval(make_cfg, tmp_path, [*DEMO_DATA, ckpts, attacker, "tracks=seed"])
+    report = (out / "report.md").read_text()
+    frame = table(report, "Frame level")
+    assert frame["Track"].tolist() == [title(t) for t in SEED_TRACKS]
+    columns = [f"{c} {m}" for c in ("clean", "adv") for m in ("acc", "AUC")]
+    assert frame.columns.tolist() == ["Track", *columns]
+    for column in columns:
+        values = frame[column].astype(float)
+        assert values.map(math.isfinite).all() and values.between(0, 1).all(), column
+    drops = table(report, "Paired drop in P(correct class) against clean, frame level")
+    assert drops.drop(columns="Track").astype(float).map(math.isfinite).all().all()
+    assert "## Video level" not in report  # the demo has no video ids
+    assert "Video level omitted" in report  # and says so
+    assert "no video ids" in report
+
+    # The clean track is the test loop Lightning ran after training: the same AUC.
+    summary = json.loads(checkpoints["clean_summary"].read_text())
+    assert metrics["clean/clean/frame/auc"] == pytest.approx(summary["test/auc"], abs=1e-5)
+    # PGD white box at 8/255 hurts the clean model.
+    assert metrics["clean/pgd/frame/drop_mean"] > 0.05
+
+    results = pd.read_csv(out / "results.csv")
+    assert results.columns.tolist() == ["checkpoint", "track", "level", "metric", "value"]
+    payload = json.loads((out / "results.json").read_text())
+    assert len(payload["results"]) == len(results) and payload["split"] == "test"
+    for name in ["auc_per_track.png", "gradcam_clean.png", "gradcam_adv.png"]:
+        assert (out / name).stat().st_size > 1000, name
+    assert len(list(out.glob("roc_*.png"))) == len(SEED_TRACKS)
+
+
+def test_two_checkpoints_score_the_same_samples_and_the_same_inputs_but_attacks(
+    checkpoints, make_cfg, tmp_path
+):
+    """Same samples in the same order on every track; identical inputs on suite tracks and
+    with a shared (fixed) U-Net; white-box PGD is per model by definition, so its inputs
+    differ between models and from clean."""
+    ckpts = f"ckpt_path=[{checkpoints['clean']},{checkpoints['adv']}]"
+    tracks = "tracks.names=[jpeg50,h264-like,pgd,unet]"
+    _, out = run_eval(
+        make_cfg, tmp_path, [*DEMO_DATA, ckpts, f"attacker={checkpoints['adv']}", tracks]
     )
-    metrics = evaluate(eval_cfg)
-    assert metrics["test/auc"] == pytest.approx(summary["test/auc"], abs=1e-5)
-    assert metrics["test/acc"] == pytest.approx(summary["test/acc"], abs=1e-5)
-    assert (tmp_path / "eval" / "predictions.csv").is_file()
-    assert (tmp_path / "eval" / "metrics.json").is_file()
+    predictions = pd.read_csv(out / "predictions.csv")
+    by = {
+        (c, t): f.set_index("index") for (c, t), f in predictions.groupby(["checkpoint", "track"])
+    }
+    reference = by["clean", "clean"].index.tolist()
+    assert len(reference) == 14
+    for (_, _), frame in by.items():
+        assert frame.index.tolist() == reference
+    for track in ["clean", "jpeg50", "h264-like", "unet"]:
+        assert (by["clean", track]["digest"] == by["adv", track]["digest"]).all(), track
+    for track in ["jpeg50", "h264-like", "unet", "pgd"]:
+        assert (by["clean", track]["digest"] != by["clean", "clean"]["digest"]).all(), track
+    assert (by["clean", "pgd"]["digest"] != by["adv", "pgd"]["digest"]).all()
+
+
+def test_a_checkpoint_without_an_attacker_is_reported_not_scored_on_unet_tracks(
+    checkpoints, make_cfg, tmp_path
+):
+    ckpts = f"ckpt_path=[{checkpoints['clean']},{checkpoints['adv']}]"
+    overrides = [*DEMO_DATA, ckpts, "tracks.names=[unet]", "max_samples=6", "gradcam.samples=0"]
+    _, out = run_eval(make_cfg, tmp_path, overrides)
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert set(predictions.loc[predictions["track"] == "unet", "checkpoint"]) == {"adv"}
+    report = (out / "report.md").read_text()
+    assert "clean not scored on unet: no U-Net attacker in the checkpoint" in report
+    assert table(report, "Frame level").set_index("Track").loc["Learned U-Net", "clean AUC"] == "—"
+
+
+def test_a_missing_crop_is_reported_and_skipped_and_videos_and_methods_are_scored(
+    checkpoints, make_cfg, tmp_path
+):
+    manifest = make_manifest(tmp_path / "faces")
+    gone = tmp_path / "faces" / "crops" / "Deepfakes" / "test0" / "000005_0.png"
+    gone.unlink()
+    overrides = [
+        "data=faces",
+        f"data.manifest={manifest}",
+        f"ckpt_path={checkpoints['clean']}",
+        "tracks=ffpp",
+        "gradcam.samples=2",
+    ]
+    _, out = run_eval(make_cfg, tmp_path, overrides)
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["missing_crops"] == {"count": 1, "paths": [str(gone)]}
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert str(gone) not in set(predictions["sample"])
+    assert predictions.groupby("track").size().tolist() == [11, 11, 11]
+    report = (out / "report.md").read_text()
+    assert re.search(r"11 samples .*; 1 missing crop files skipped", report)
+    for heading in ["Video level, mean of frames", "Video level, confident strategy (DFDC winner)"]:
+        videos = table(report, heading)
+        assert videos["Track"].tolist() == ["Clean", "H.264 CRF 23 (c23)", "H.264 CRF 40 (c40)"]
+    assert "### Deepfakes" in report and "### FaceSwap" in report
+    results = pd.read_csv(out / "results.csv")
+    n_videos = results.query("level == 'video_mean' and metric == 'n' and track == 'clean'")
+    assert n_videos["value"].tolist() == [6.0]  # 2 sources x (real, Deepfakes, FaceSwap)
+
+
+def test_the_training_split_needs_an_explicit_flag(make_cfg):
+    with pytest.raises(UserError, match="allow_train_split=true"):
+        evaluate(make_cfg("evaluate", ["ckpt_path=any.ckpt", "split=train"]))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["tracks.names=[jpeg_50]"], "no track 'jpeg_50'"),
+        (["split=dev"], "not a split"),
+        (["ckpt_path=[a.ckpt,b.ckpt]", "ckpt_names=[one]"], "2 distinct names"),
+    ],
+)
+def test_bad_settings_are_one_line_user_errors(make_cfg, overrides, message):
+    with pytest.raises(UserError, match=message):
+        evaluate(make_cfg("evaluate", ["ckpt_path=a.ckpt", *overrides]))
+
+
+def test_an_attacker_checkpoint_without_a_u_net_is_refused(checkpoints, make_cfg):
+    overrides = [f"ckpt_path={checkpoints['clean']}", f"attacker={checkpoints['clean']}"]
+    with pytest.raises(UserError, match="holds no U-Net attacker"):
+        evaluate(make_cfg("evaluate", overrides))
 
 
 def test_a_checkpoint_without_a_detector_spec_is_a_clear_error(make_cfg, tmp_path):
@@ -34,3 +190,9 @@ def test_a_checkpoint_without_a_detector_spec_is_a_clear_error(make_cfg, tmp_pat
     torch.save({"state_dict": {"net.w": torch.zeros(1)}}, path)
     with pytest.raises(IncompatibleCheckpointError, match="not a fakeguard checkpoint"):
         evaluate(make_cfg("evaluate", [f"ckpt_path={path}"]))
+
+
+def test_checkpoint_names_come_from_run_folders_and_stay_unique():
+    paths = ["logs/a/checkpoints/best.ckpt", "logs/b/checkpoints/best.ckpt", "x/model.ckpt"]
+    assert checkpoint_names(paths, None) == ["a", "b", "model"]
+    assert checkpoint_names(["r/checkpoints/best.ckpt"] * 2, None) == ["r#1", "r#2"]
