@@ -144,8 +144,7 @@ def score(
 ) -> Scores:
     """P(fake) of every sample under every track for every checkpoint, as one long table
     (checkpoint, track, index, sample, video_id, method, label, prob, digest)."""
-    timings = Timings()
-    inputs = TrackInputs(timings, seed)
+    inputs = TrackInputs(Timings(), seed)
     rows: list[pd.DataFrame] = []
     skipped: dict[str, int] = {}
     unavailable: dict[str, dict[str, str]] = defaultdict(dict)
@@ -166,29 +165,42 @@ def score(
         for number, start in enumerate(starts):
             if ready:
                 batch = samples[start : start + batch_size]
-                part = "read" if track.suite == "clean" else "codec"
-                with timings.part(track.name, part):
-                    images = source_images(track.suite, batch, degraded)
-                keep = [i for i, image in enumerate(images) if image is not None]
-                skipped[track.name] += len(batch) - len(keep)
-                if keep:
-                    kept = [batch[i] for i in keep]
-                    labels = torch.tensor([s.label for s in kept], dtype=torch.float32)
-                    for candidate in ready:
-                        x = inputs(track, candidate, [images[i] for i in keep], labels, number)
-                        with timings.part(track.name, "model"):
-                            prob = probabilities(candidate.detector, x)
-                        rows.append(
-                            _rows(
-                                candidate.name, track.name, kept, [start + i for i in keep], prob
-                            ).assign(digest=digests(x))
-                        )
+                scored, missed = _score_batch(track, ready, batch, start, number, degraded, inputs)
+                rows += scored
+                skipped[track.name] += missed
             if progress:
                 progress.advance(batch_bar)
         if progress:
             progress.advance(track_bar)
     predictions = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
-    return Scores(predictions, skipped, dict(unavailable), timings)
+    return Scores(predictions, skipped, dict(unavailable), inputs.timings)
+
+
+def _score_batch(
+    track: EvalTrack,
+    candidates: Sequence[Candidate],
+    batch: Sequence[FaceSample],
+    start: int,
+    number: int,
+    degraded: DegradedSamples,
+    inputs: TrackInputs,
+) -> tuple[list[pd.DataFrame], int]:
+    """One batch on one track for every checkpoint: rows, and how many samples were skipped."""
+    with inputs.timings.part(track.name, "read" if track.suite == "clean" else "codec"):
+        images = source_images(track.suite, batch, degraded)
+    keep = [i for i, image in enumerate(images) if image is not None]
+    if not keep:
+        return [], len(batch)
+    kept = [batch[i] for i in keep]
+    labels = torch.tensor([s.label for s in kept], dtype=torch.float32)
+    rows = []
+    for candidate in candidates:
+        x = inputs(track, candidate, [images[i] for i in keep], labels, number)
+        with inputs.timings.part(track.name, "model"):
+            prob = probabilities(candidate.detector, x)
+        frame = _rows(candidate.name, track.name, kept, [start + i for i in keep], prob)
+        rows.append(frame.assign(digest=digests(x)))
+    return rows, len(batch) - len(keep)
 
 
 def _rows(
