@@ -11,15 +11,19 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import TINY_DEMO, compose_config, make_manifest
+from helpers import TINY_DEMO, compose_config, make_manifest, write_checkpoint
 from hydra.core.global_hydra import GlobalHydra
 
+from fakeguard.data.datamodule import DemoDataModule
 from fakeguard.errors import UserError
+from fakeguard.evaluation.inputs import to_tensor
 from fakeguard.evaluation.markdown import title
-from fakeguard.evaluation.runner import checkpoint_names, evaluate
+from fakeguard.evaluation.runner import check_split, checkpoint_names, evaluate
+from fakeguard.models.detectors import Detector
 from fakeguard.models.weights import IncompatibleCheckpointError
 from fakeguard.training.run import train
 
@@ -204,3 +208,38 @@ def test_checkpoint_names_come_from_run_folders_and_stay_unique():
     paths = ["logs/a/checkpoints/best.ckpt", "logs/b/checkpoints/best.ckpt", "x/model.ckpt"]
     assert checkpoint_names(paths, None) == ["a", "b", "model"]
     assert checkpoint_names(["r/checkpoints/best.ckpt"] * 2, None) == ["r#1", "r#2"]
+
+
+def test_each_checkpoint_gets_its_own_input_size_from_the_checkpoint(make_cfg, tmp_path):
+    torch.manual_seed(0)
+    nets = {
+        "at64": Detector(weights="none", img_size=64),
+        "at48": Detector(weights="none", img_size=48),
+    }
+    paths = [write_checkpoint(tmp_path / f"{name}.ckpt", net.eval()) for name, net in nets.items()]
+    overrides = [
+        *DEMO_DATA,
+        f"ckpt_path=[{paths[0]},{paths[1]}]",
+        "ckpt_names=[at64,at48]",
+        "tracks.names=[clean]",
+        "max_samples=4",
+        "gradcam.samples=0",
+        "plots=false",
+    ]
+    _, out = run_eval(make_cfg, tmp_path, overrides)
+    predictions = pd.read_csv(out / "predictions.csv")
+    # The demo renders at the first checkpoint's size; the second resizes the same crops.
+    demo = DemoDataModule(num_identities=40, image_size=64)
+    demo.setup()
+    picked = predictions[predictions["checkpoint"] == "at48"]
+    crops = [demo.splits["test"][i].image for i in picked["index"]]
+    for name, size in (("at64", 64), ("at48", 48)):
+        with torch.no_grad():
+            expected = torch.sigmoid(nets[name](to_tensor(crops, size))).numpy()
+        got = predictions.loc[predictions["checkpoint"] == name, "prob"].to_numpy()
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_the_training_split_is_scored_only_when_allowed():
+    assert check_split("train", allow_train_split=True) == "train"
+    assert check_split("test", allow_train_split=False) == "test"

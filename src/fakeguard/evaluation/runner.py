@@ -101,22 +101,21 @@ def pick_device(name: str) -> torch.device:
 
 def split_samples(
     datamodule: FaceDataModule, split: str, max_samples: int | None, seed: int
-) -> tuple[list[FaceSample], list[str]]:
-    """The split's samples with a crop file (or a seeded subset of `max_samples`), and the
-    crop files that are missing."""
+) -> tuple[list[FaceSample], list[int], list[str]]:
+    """The split's samples with a crop file (or a seeded subset of `max_samples`), their
+    places in the split, and the crop files that are missing."""
     datamodule.setup()
     samples = datamodule.splits[split]
-    missing = missing_crops(samples)
+    missing = set(missing_crops(samples))
     if missing:
         log.warning("%d crop files of split %s are missing; they are skipped", len(missing), split)
-    gone = set(missing)
-    present = [s for i, s in enumerate(samples) if i not in gone]
-    if max_samples is not None and len(present) > max_samples:
-        ids = np.random.default_rng(seed).choice(len(present), max_samples, replace=False)
-        present = [present[i] for i in sorted(ids.tolist())]
-    if not present:
+    ids = [i for i in range(len(samples)) if i not in missing]
+    if max_samples is not None and len(ids) > max_samples:
+        chosen = np.random.default_rng(seed).choice(len(ids), max_samples, replace=False)
+        ids = [ids[i] for i in sorted(chosen.tolist())]
+    if not ids:
         raise DataError(f"split {split} has no sample to evaluate")
-    return present, [samples[i].path for i in missing]
+    return [samples[i] for i in ids], ids, [samples[i].path for i in sorted(missing)]
 
 
 def _progress() -> Progress:
@@ -144,10 +143,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         log.info("%s: %s at %d px, attacker %s", c.name, c.path, c.image_size, c.attacker_source)
     # Demo data is rendered at the model size; every checkpoint then resizes the same crops.
     datamodule: FaceDataModule = instantiate(cfg.data, image_size=candidates[0].image_size)
-    samples, missing = split_samples(datamodule, split, cfg.get("max_samples"), cfg.seed)
+    samples, ids, missing = split_samples(datamodule, split, cfg.get("max_samples"), cfg.seed)
     degraded = DegradedSamples(cfg.get("cache_dir"))
     with _progress() as progress:
-        scores = score(candidates, tracks, samples, degraded, cfg.batch_size, cfg.seed, progress)
+        scores = score(
+            candidates, tracks, samples, degraded, cfg.batch_size, cfg.seed, progress, ids
+        )
     if scores.predictions.empty:
         raise DataError("no sample could be scored on any track")
     results = results_table(scores.predictions)

@@ -141,9 +141,12 @@ def score(
     batch_size: int = 32,
     seed: int = 0,
     progress: Progress | None = None,
+    ids: Sequence[int] | None = None,
 ) -> Scores:
     """P(fake) of every sample under every track for every checkpoint, as one long table
-    (checkpoint, track, index, sample, video_id, method, label, prob, digest)."""
+    (checkpoint, track, index, sample, video_id, method, label, prob, digest). `index` is
+    `ids[i]` for the i-th sample (its place in the split), else i."""
+    ids = list(range(len(samples))) if ids is None else list(ids)
     inputs = TrackInputs(Timings(), seed)
     rows: list[pd.DataFrame] = []
     skipped: dict[str, int] = {}
@@ -165,7 +168,10 @@ def score(
         for number, start in enumerate(starts):
             if ready:
                 batch = samples[start : start + batch_size]
-                scored, missed = _score_batch(track, ready, batch, start, number, degraded, inputs)
+                batch_ids = ids[start : start + batch_size]
+                scored, missed = _score_batch(
+                    track, ready, batch, batch_ids, number, degraded, inputs
+                )
                 rows += scored
                 skipped[track.name] += missed
             if progress:
@@ -180,7 +186,7 @@ def _score_batch(
     track: EvalTrack,
     candidates: Sequence[Candidate],
     batch: Sequence[FaceSample],
-    start: int,
+    ids: Sequence[int],
     number: int,
     degraded: DegradedSamples,
     inputs: TrackInputs,
@@ -198,7 +204,7 @@ def _score_batch(
         x = inputs(track, candidate, [images[i] for i in keep], labels, number)
         with inputs.timings.part(track.name, "model"):
             prob = probabilities(candidate.detector, x)
-        frame = _rows(candidate.name, track.name, kept, [start + i for i in keep], prob)
+        frame = _rows(candidate.name, track.name, kept, [ids[i] for i in keep], prob)
         rows.append(frame.assign(digest=digests(x)))
     return rows, len(batch) - len(keep)
 
