@@ -182,6 +182,7 @@ def test_the_training_split_needs_an_explicit_flag(make_cfg):
     ("overrides", "message"),
     [
         (["tracks.names=[jpeg_50]"], "no track 'jpeg_50'"),
+        (["gradcam.track=pgd+pgd"], r"no track 'pgd\+pgd'"),
         (["split=dev"], "not a split"),
         (["ckpt_path=[a.ckpt,b.ckpt]", "ckpt_names=[one]"], "2 distinct names"),
     ],

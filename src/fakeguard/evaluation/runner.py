@@ -28,7 +28,7 @@ from fakeguard.evaluation.plots import auc_bars, roc_plot, safe_name
 from fakeguard.evaluation.report import print_table, write_json
 from fakeguard.evaluation.results import has_videos, results_table
 from fakeguard.evaluation.scoring import Candidate, Scores, TrackInputs, score
-from fakeguard.evaluation.tracks import EvalTrack, parse_tracks
+from fakeguard.evaluation.tracks import EvalTrack, parse_track, parse_tracks
 from fakeguard.instantiate import instantiate_group
 from fakeguard.models.checkpoint import load_detector
 from fakeguard.robustness.degrade import DegradedSamples
@@ -135,6 +135,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     paths = as_list(cfg.ckpt_path)
     try:
         tracks = parse_tracks(cfg.tracks.names)
+        panels = panel_track(tracks, cfg.gradcam.track)
     except ValueError as error:
         raise UserError(str(error)) from None
     names = checkpoint_names(paths, cfg.get("ckpt_names"))
@@ -159,7 +160,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     results.to_csv(out / "results.csv", index=False)
     info = _report_info(cfg, split, candidates, tracks, samples, missing, scores, degraded)
     images = _plots(cfg, out, scores.predictions, results, names, [t.name for t in tracks])
-    images += _gradcam(cfg, out, candidates, tracks, samples, degraded)
+    images += _gradcam(cfg, out, candidates, panels, samples, degraded)
     info.images = images
     (out / "report.md").write_text(markdown_report(results, info))
     write_json(out / "results.json", _payload(cfg, split, info, scores, results, tracks, missing))
@@ -258,27 +259,30 @@ def _plots(
     return images
 
 
+def panel_track(tracks: Sequence[EvalTrack], wanted: str | None) -> EvalTrack | None:
+    """The track the Grad-CAM panels set against clean: `wanted` (any track name), else the
+    set's first attack track, else its first other track; None when there is only clean."""
+    if wanted:
+        return parse_track(wanted)
+    others = sorted((t for t in tracks if t.name != "clean"), key=lambda t: not t.is_attack)
+    return others[0] if others else None
+
+
 def _gradcam(
     cfg: DictConfig,
     out: Path,
     candidates: Sequence[Candidate],
-    tracks: Sequence[EvalTrack],
+    track: EvalTrack | None,
     samples: Sequence[FaceSample],
     degraded: DegradedSamples,
 ) -> list[tuple[str, str]]:
-    """Panels of a few fixed samples, clean against the first attack track (or the chosen one)."""
-    count = cfg.gradcam.samples
-    wanted = cfg.gradcam.track
-    others = [t for t in tracks if t.name != "clean"]
-    chosen = (
-        [t for t in others if t.name == wanted]
-        if wanted
-        else sorted(others, key=lambda t: not t.is_attack)
-    )
-    if not count or not chosen:
+    """Panels of a few fixed samples, clean against `track`, one per checkpoint."""
+    if not cfg.gradcam.samples or track is None:
         return []
-    track, clean = chosen[0], tracks[0]
-    picked = [samples[i] for i in gradcam.panel_samples([s.label for s in samples], count)]
+    clean = parse_track("clean")
+    picked = [
+        samples[i] for i in gradcam.panel_samples([s.label for s in samples], cfg.gradcam.samples)
+    ]
     sources = {t.suite: source_images(t.suite, picked, degraded) for t in (clean, track)}
     keep = [i for i in range(len(picked)) if all(v[i] is not None for v in sources.values())]
     labels = torch.tensor([picked[i].label for i in keep], dtype=torch.float32)
