@@ -130,6 +130,22 @@ def test_two_checkpoints_score_the_same_samples_and_the_same_inputs_but_white_bo
     assert (by["clean", "pgd"]["digest"] != by["adv", "pgd"]["digest"]).all()
 
 
+@pytest.mark.slow
+def test_the_attacks_set_runs_every_attack_and_notes_why_dlr_is_absent(
+    checkpoints, make_cfg, tmp_path
+):
+    ckpts = f"ckpt_path=[{checkpoints['clean']},{checkpoints['adv']}]"
+    overrides = [*DEMO_DATA, ckpts, "tracks=attacks", "max_samples=4", "gradcam.samples=2"]
+    metrics, out = run_eval(make_cfg, tmp_path, overrides)
+    report = (out / "report.md").read_text()
+    frame = table(report, "Frame level")
+    assert frame["Track"].tolist() == ["Clean", "PGD white box", "PGD-50, 5 restarts", "APGD-CE"]
+    assert "DLR attacks need 3 or more classes" in report
+    for checkpoint in ("clean", "adv"):  # fifty white-box steps raise the loss
+        strong = metrics[f"{checkpoint}/pgd-strong/frame/log_loss"]
+        assert strong >= metrics[f"{checkpoint}/clean/frame/log_loss"]
+
+
 def test_a_checkpoint_without_an_attacker_is_reported_not_scored_on_unet_tracks(
     checkpoints, make_cfg, tmp_path
 ):

@@ -201,7 +201,9 @@ def _report_info(
     used = {t.attack for t in tracks}
     notes = [f"{name}: {text}." for name, text in attacks.describe().items() if name in used]
     notes.append(
-        "Attacks are white box against each checkpoint, on its model input after the resize."
+        "Gradient attacks are white box against each checkpoint; the U-Net is a fixed "
+        "attacker (a transfer attack on checkpoints it was not trained against). All act on "
+        "the model input, after the checkpoint's resize."
     )
     if any(t.attack == "apgd-ce" for t in tracks):
         notes.append(attacks.DLR_NOTE + ".")
