@@ -44,8 +44,14 @@ def check_selection_uses_validation(callbacks: list[Any]) -> None:
 
 def build_adversary(cfg: DictConfig) -> Any:
     """The configured attackers (`attack=...`), or None for clean training."""
-    node = cfg.get("attack") or {}
-    return instantiate(node["adversary"]) if node.get("adversary") else None
+    adversary = (cfg.get("attack") or {}).get("adversary")
+    if not adversary:
+        return None
+    if "_target_" not in adversary:
+        # An experiment's tweaks (e.g. loss weights) left behind by `attack=none`.
+        log.info("attack.adversary has settings but no attacker: training clean")
+        return None
+    return instantiate(adversary)
 
 
 def build_datamodule(cfg: DictConfig) -> FaceDataModule:
