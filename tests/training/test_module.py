@@ -26,18 +26,24 @@ def fit_with_nan_loss(adversary: Adversary | None, max_bad_steps: int) -> Detect
         adversary=adversary,
         max_bad_steps=max_bad_steps,
     )
-    trainer = L.Trainer(
+    fit_on_demo(module, batches=3, num_identities=24)
+    return module
+
+
+def fit_on_demo(module: DetectorModule, batches: int, num_identities: int, **trainer) -> None:
+    """One epoch of `batches` training batches of 32 px demo crops, nothing else."""
+    quiet = L.Trainer(
         max_epochs=1,
-        limit_train_batches=3,
+        limit_train_batches=batches,
         limit_val_batches=0,
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
+        **trainer,
     )
-    data = DemoDataModule(num_identities=24, image_size=32, batch_size=8)
-    trainer.fit(module, datamodule=data)
-    return module
+    data = DemoDataModule(num_identities=num_identities, image_size=32, batch_size=8)
+    quiet.fit(module, datamodule=data)
 
 
 @pytest.mark.parametrize("adversary", [None, Adversary(pgd=PGD(steps=1))], ids=["clean", "pgd"])
@@ -72,17 +78,8 @@ def test_16_mixed_loss_scaling_skips_overflowing_steps_then_trains():
     )
     before = {k: p.detach().clone() for k, p in module.net.named_parameters()}
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**20)  # overflows at first
-    trainer = L.Trainer(
-        max_epochs=1,
-        limit_train_batches=10,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        plugins=[MixedPrecision("16-mixed", "cpu", scaler=scaler)],
-    )
-    trainer.fit(module, datamodule=DemoDataModule(num_identities=80, image_size=32, batch_size=8))
+    plugin = MixedPrecision("16-mixed", "cpu", scaler=scaler)
+    fit_on_demo(module, batches=10, num_identities=80, plugins=[plugin])
     assert scaler.get_scale() < 2.0**20  # the scaler backed off instead of applying inf grads
     assert module.skipped_steps == 0  # finite losses: overflow is the scaler's job, not ours
     params = dict(module.net.named_parameters())

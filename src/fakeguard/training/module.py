@@ -84,21 +84,17 @@ class DetectorModule(LightningModule):
         metrics.update(torch.sigmoid(logits.detach().float()), labels.long())
         self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=len(labels))
 
-    # Losses are logged with sync_dist: epoch means over every DDP process, not one shard's (a
-    # no-op on one process). The torchmetrics collections sync themselves.
+    def _log_epoch_mean(self, name: str, value: torch.Tensor, batch_size: int) -> None:
+        """Log an epoch mean. sync_dist: the mean over every DDP process, not one shard's (a
+        no-op on one process). The torchmetrics collections sync themselves."""
+        self.log(name, value, on_epoch=True, on_step=False, batch_size=batch_size, sync_dist=True)
+
     def _shared_step(
         self, batch: dict[str, torch.Tensor], stage: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self.net(batch["image"])
         loss = self.loss(logits, batch["label"])
-        self.log(
-            f"{stage}/loss",
-            loss,
-            on_epoch=True,
-            on_step=False,
-            batch_size=len(logits),
-            sync_dist=True,
-        )
+        self._log_epoch_mean(f"{stage}/loss", loss, len(logits))
         self._update_metrics(stage, logits, batch["label"])
         return loss, logits
 
@@ -126,17 +122,8 @@ class DetectorModule(LightningModule):
             losses["unet"] = self.loss(self.net(x_unet), y)
         loss = sum(adversary.loss_weights[k] * v for k, v in losses.items())
         for name, value in losses.items():
-            self.log(
-                f"train/loss_{name}",
-                value,
-                on_epoch=True,
-                on_step=False,
-                batch_size=len(y),
-                sync_dist=True,
-            )
-        self.log(
-            "train/loss", loss, on_epoch=True, on_step=False, batch_size=len(y), sync_dist=True
-        )
+            self._log_epoch_mean(f"train/loss_{name}", value, len(y))
+        self._log_epoch_mean("train/loss", loss, len(y))
         self._update_metrics("train", logits, y)
         if self._finite(loss):
             self._step(optimizers[0], loss)
@@ -145,14 +132,7 @@ class DetectorModule(LightningModule):
     def _attacker_update(self, optimizer: Any, x: torch.Tensor, y: torch.Tensor) -> None:
         loss, parts = self.adversary.attacker_loss(self.net, x, y)
         for name, value in parts.items():
-            self.log(
-                f"attacker/{name}",
-                value,
-                on_epoch=True,
-                on_step=False,
-                batch_size=len(y),
-                sync_dist=True,
-            )
+            self._log_epoch_mean(f"attacker/{name}", value, len(y))
         if self._finite(loss):
             self._step(optimizer, loss)
 
