@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,27 @@ def test_a_failed_write_leaves_neither_a_partial_file_nor_a_temporary(tmp_path):
     with pytest.raises(OSError):
         write_atomically(target, crash)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_gives(tmp_path):
+    """Not mkstemp's 0600: a prepared dataset must be shareable as the umask allows."""
+    write_atomically(tmp_path / "atomic.csv", lambda tmp: tmp.write_text("a\n"))
+    (tmp_path / "plain.csv").write_text("a\n")
+    modes = [stat.S_IMODE((tmp_path / n).stat().st_mode) for n in ("atomic.csv", "plain.csv")]
+    assert modes[0] == modes[1]
+    # And under another umask (read once, at import), in a fresh process.
+    code = (
+        "import os, stat, sys; from pathlib import Path; os.umask(0o027);"
+        "from fakeguard.data.manifest import write_atomically as w; p = Path(sys.argv[1]);"
+        "w(p, lambda tmp: tmp.write_text('a')); print(oct(stat.S_IMODE(p.stat().st_mode)))"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "shared.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == "0o640"
 
 
 def test_a_missing_manifest_says_how_to_make_one(tmp_path):
@@ -59,7 +83,9 @@ def test_balanced_sampling_draws_real_and_fake_equally_often(tmp_path):
     dm = ManifestDataModule(
         str(make_manifest(tmp_path, 6)), image_size=32, batch_size=4, balance=True
     )
-    torch.manual_seed(0)
-    sampler = dm.train_sampler(dm.dataset("train", train=True))
-    labels = np.array([dm.splits["train"][i].label for _ in range(20) for i in sampler])
-    assert labels.mean() == pytest.approx(0.5, abs=0.05)  # 2 of 3 crops are fake
+    sampler = dm.train_sampler(dm.dataset("train", train=True), seed=0)
+    labels = []
+    for epoch in range(20):
+        sampler.set_epoch(epoch)
+        labels += [dm.splits["train"][i].label for i, _ in sampler]
+    assert np.mean(labels) == pytest.approx(0.5, abs=0.05)  # 2 of 3 crops are fake

@@ -43,13 +43,36 @@ FAILURE_COLUMNS = ("dataset", "video_id", "media", "frame", "reason")
 ROW_ORDER = ["video_id", "frame", "face"]
 
 
+def _read_umask() -> int:
+    """The process umask, read without changing it: from /proc (Linux >= 4.7), else by the
+    set-and-restore `os.umask` dance, done once at import, before any thread could create a file
+    in between."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# What `open(path, "w")` would give a new file; mkstemp creates 0600, which would keep a
+# prepared dataset from being shared with the rest of a group.
+FILE_MODE = 0o666 & ~_read_umask()
+
+
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a temporary file beside `path`, then rename it into place, so
-    a killed process never leaves a half-written file under the final name."""
+    a killed process never leaves a half-written file under the final name. The file gets the
+    mode a plain `open(path, "w")` gives (0666 less the umask), not mkstemp's 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, FILE_MODE)
         write(Path(tmp))
         os.replace(tmp, path)
     finally:
