@@ -4,6 +4,7 @@ sharded, and never stopped by one bad file."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ import pytest
 from helpers import ROOT, SHARED_DATA, face_image, write_face_video
 
 from fakeguard.data import extract
-from fakeguard.data.prepare import parse_shard, prepare
+from fakeguard.data.lock import LockedError, OutputLock
+from fakeguard.data.prepare import lock_path, parse_shard, prepare
 from fakeguard.errors import UserError
 
 
@@ -136,7 +138,7 @@ def test_an_interrupted_run_resumes_to_the_same_manifest(
     run_prepare(make_cfg, media_root, out)
     expected = pd.read_parquet(prepared / "manifest.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), expected)
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob("*.tmp")) and not list(out.glob(".prepare-*.lock"))
 
 
 def test_two_shards_and_their_merge_give_the_same_manifest_as_one_run(
@@ -277,3 +279,75 @@ def test_worker_processes_give_the_same_manifest(prepared, media_root, tmp_path,
     run_prepare(make_cfg, media_root, tmp_path / "faces", "workers=2")
     for name, read in (("manifest.parquet", pd.read_parquet), ("failures.csv", pd.read_csv)):
         pd.testing.assert_frame_equal(read(tmp_path / "faces" / name), read(prepared / name))
+
+
+@pytest.fixture
+def one_face(tmp_path) -> Path:
+    """The smallest dataset: one real and one fake face photo."""
+    root = tmp_path / "one_face"
+    for label in ("real", "fake"):
+        (root / label).mkdir(parents=True)
+        cv2.imwrite(str(root / label / "face.jpg"), face_image(96)[..., ::-1])
+    return root
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_work(one_face, tmp_path, make_cfg):
+    taken = tmp_path / "faces.parquet"
+    taken.write_text("mine")
+    with pytest.raises(UserError, match=f"^out={taken} is a file, not a folder; give a folder"):
+        run_prepare(make_cfg, one_face / "nowhere", taken)  # the bad root is not even listed
+    with pytest.raises(UserError, match=f"^out={taken / 'faces'} lies under {taken}, which is a"):
+        run_prepare(make_cfg, one_face, taken / "faces")
+    assert taken.read_text() == "mine"
+
+
+def test_one_shard_cannot_run_twice_at_once_but_two_shards_can(one_face, tmp_path, make_cfg):
+    out = tmp_path / "faces"
+    with OutputLock(lock_path(out, 0, 1), "prepare", out):
+        with pytest.raises(LockedError, match=f"another prepare is writing to {out} "):
+            run_prepare(make_cfg, one_face, out)
+        assert not (out / "prepare.json").exists()  # refused before writing anything
+    with OutputLock(lock_path(out, 0, 2), "prepare", out):  # shard 0/2 runs elsewhere
+        assert run_prepare(make_cfg, one_face, out, "shard=1/2")["shard"] == "1/2"
+    assert not list(out.glob(".prepare-*.lock"))
+
+
+def test_the_command_line_refuses_a_file_or_a_busy_out_in_one_line(one_face, tmp_path):
+    def run(out: Path) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "fakeguard.prepare",
+                "source=folders",
+                f"root={one_face}",
+                f"out={out}",
+                f"paths.log_dir={tmp_path}",
+                "progress=false",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def one_error_line(result: subprocess.CompletedProcess) -> str:
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        return line
+
+    taken = tmp_path / "taken"
+    taken.write_text("")
+    assert one_error_line(run(taken)) == (
+        f"error: out={taken} is a file, not a folder; give a folder for the crops and the "
+        "manifest (it is created if missing)"
+    )
+    out = tmp_path / "faces"
+    lock = lock_path(out, 0, 1)
+    with OutputLock(lock, "prepare", out):  # as if another prepare were running
+        since = json.loads(lock.read_text())["since"]
+        line = one_error_line(run(out))
+    assert line == (
+        f"error: another prepare is writing to {out} (pid {os.getpid()}, since {since}); "
+        f"wait for it or remove {lock} if that process is gone"
+    )

@@ -34,6 +34,7 @@ from fakeguard.data.extract import (
     with_prefetch,
 )
 from fakeguard.data.faces import FaceDetector
+from fakeguard.data.lock import OutputLock
 from fakeguard.data.manifest import (
     failures_frame,
     manifest_frame,
@@ -79,6 +80,47 @@ def with_splits(
         item if item.split else dataclasses.replace(item, split=splits[item.source_id])
         for item in items
     ]
+
+
+def check_out(out: Path) -> None:
+    """`out` must be a folder, or not exist yet and not lie under a file: checked before any
+    work, so a typo costs nothing."""
+    for folder in (out, *out.parents):
+        try:
+            if folder.is_dir():
+                return
+            found = folder.exists() or folder.is_symlink()
+        except OSError as error:  # e.g. a parent we may not enter
+            raise UserError(f"cannot use out={out}: {error.strerror or error}") from None
+        if found:
+            kind = "a file" if folder.is_file() else "a special file"
+            if folder.is_symlink() and not folder.exists():
+                kind = "a broken symlink"
+            where = f"out={out} is {kind}"
+            if folder != out:
+                where = f"out={out} lies under {folder}, which is {kind}"
+            raise UserError(
+                f"{where}, not a folder; give a folder for the crops and the manifest "
+                "(it is created if missing)"
+            )
+
+
+def make_out(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create out={out}: {error.strerror or error}") from None
+
+
+def lock_path(out: Path, i: int, n: int) -> Path:
+    """One lock per shard, not per `out`. Shards of one dataset run side by side into the same
+    `out` (a SLURM array, `-m shard=0/4,1/4,...`): their items are disjoint and each writes
+    its own part, and whichever finishes last merges (an atomic write; two merging at once
+    write the same file). What must not run twice at once is one shard, which would redo the
+    same items and race on its part: that second run is refused. Runs with different shard
+    counts into one `out` are not refused: they overlap, so work is done twice, but every item
+    and file is written atomically and means the same, so the result stays right."""
+    return out / f".prepare-{i:05d}-of-{n:05d}.lock"
 
 
 def check_settings(out: Path, settings: dict) -> None:
@@ -201,31 +243,32 @@ def _progress(enabled: bool) -> Progress:
 def prepare(cfg: DictConfig) -> dict:
     """Run one shard of `cfg` (see configs/prepare.yaml) and merge if it was the last."""
     out = Path(cfg.out).expanduser()
+    check_out(out)
     i, n = parse_shard(cfg.shard)
     settings = ExtractSettings(**OmegaConf.to_container(cfg.extract))
     options = OmegaConf.to_container(cfg.source.options)
     detector = OmegaConf.to_container(cfg.detector)
     items = list_items(cfg.source.name, cfg.root, **options)
     items = with_splits(items, **OmegaConf.to_container(cfg.source.split))
-    check_settings(
-        out,
-        {
-            "source": cfg.source.name,
-            "root": str(Path(cfg.root).expanduser().resolve()),
-            "options": options,
-            "split": OmegaConf.to_container(cfg.source.split),
-            "extract": dataclasses.asdict(settings),
-            "detector": {k: detector[k] for k in ("thresholds", "min_face_size")},
-        },
-    )
+    pinned = {
+        "source": cfg.source.name,
+        "root": str(Path(cfg.root).expanduser().resolve()),
+        "options": options,
+        "split": OmegaConf.to_container(cfg.source.split),
+        "extract": dataclasses.asdict(settings),
+        "detector": {k: detector[k] for k in ("thresholds", "min_face_size")},
+    }
     mine = [item for item in items if shard_of(item.source_id, n) == i]
-    with _progress(cfg.progress) as progress:
-        task = progress.add_task(f"faces, shard {i}/{n}", total=len(mine))
-        progress.update(task, completed=sum(record_path(out, it).is_file() for it in mine))
-        run_items(mine, out, settings, detector, cfg.workers, lambda: progress.advance(task))
-    write_part(out, mine, i, n)
-    merged = merge_parts(out, n)
-    summary = _summary(out, i, n, len(mine), merged)
+    make_out(out)
+    with OutputLock(lock_path(out, i, n), "prepare", out):
+        check_settings(out, pinned)
+        with _progress(cfg.progress) as progress:
+            task = progress.add_task(f"faces, shard {i}/{n}", total=len(mine))
+            progress.update(task, completed=sum(record_path(out, it).is_file() for it in mine))
+            run_items(mine, out, settings, detector, cfg.workers, lambda: progress.advance(task))
+        write_part(out, mine, i, n)
+        merged = merge_parts(out, n)
+        summary = _summary(out, i, n, len(mine), merged)
     log.info("prepare: %s", summary)
     return summary
 
