@@ -45,11 +45,22 @@ class ExtractSettings:
 
 @dataclass
 class Media:
-    """Decoded frames of one item (index -> uint8 RGB), or the reason there are none."""
+    """Decoded frames of one item (index -> uint8 RGB), or the reason there are none, and how
+    many frames were sampled (`wanted`; more than decoded when the video is cut short)."""
 
     frame_count: int = 0
     frames: dict[int, np.ndarray] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
+    wanted: int = 0
+
+    @property
+    def shortfall(self) -> str:
+        """'truncated: 2 of 8 sampled frames decode' when some sampled frames did not decode
+        (a cut or damaged file: decoding stops there), else ''. Preparation records it for
+        each lost frame in failures.csv, prediction in the file's `error` column."""
+        if not self.frames or len(self.frames) >= self.wanted:
+            return ""
+        return f"truncated: {len(self.frames)} of {self.wanted} sampled frames decode"
 
 
 def record_path(out: Path, item: MediaItem, video_id: str | None = None) -> Path:
@@ -80,15 +91,18 @@ def load_media(item: MediaItem, frames: int) -> Media:
         return Media(failures=[failure(item, "missing file")])
     try:
         if item.kind == "image":
-            return Media(1, {0: read_rgb(path)})
+            return Media(1, {0: read_rgb(path)}, wanted=1)
         count, decoded = sample_frames(path, frames)
     except (MediaReadError, ImageReadError) as error:
         return Media(failures=[failure(item, f"cannot decode: {error}")])
+    except OSError as error:  # e.g. an image we may not read
+        return Media(failures=[failure(item, f"cannot read: {error.strerror or error}")])
     if not decoded:
         return Media(count, failures=[failure(item, "no decodable frames")])
     wanted = sample_indices(count, frames) if count else sorted(decoded)
-    lost = [failure(item, "frame could not be decoded", i) for i in wanted if i not in decoded]
-    return Media(count, decoded, lost)
+    media = Media(count, decoded, wanted=len(wanted))
+    media.failures = [failure(item, media.shortfall, i) for i in wanted if i not in decoded]
+    return media
 
 
 def extract_item(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +19,8 @@ from fakeguard.data.sources import MediaItem
 @dataclass
 class FileFaces:
     """The crops of one file (uint8 RGB) with the frame each came from, how many frames were
-    sampled, and why there are none when there are none."""
+    sampled (decoded), and why there are none when there are none (or, with crops, that the
+    video was cut short)."""
 
     path: str
     crops: list[np.ndarray] = field(default_factory=list)
@@ -35,12 +39,34 @@ def is_media(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES
 
 
+def unreadable(path: Path) -> str:
+    """Why `path` is no file to decode (a broken symlink, a symlink loop, a folder, a FIFO
+    that would block the decoder...), or '' for a regular file."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symlink loop"
+        if path.is_symlink():
+            return f"broken symlink (to {os.readlink(path)})"
+        return f"cannot read: {error.strerror or error}"
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "a special file")
+    return f"not a regular file ({kind})"
+
+
 def file_faces(path: Path, detector: FaceDetector, settings: ExtractSettings) -> FileFaces:
     """Sample frames (PyAV), find faces (MTCNN), keep them as preparation would and crop with
     its margin. Never raises for bad media: the reason goes into `error`."""
     result = FileFaces(str(path))
-    if not is_media(path):
+    result.error = unreadable(path)
+    if not result.error and not is_media(path):
         result.error = f"not an image or video file ({path.suffix or 'no suffix'})"
+    if result.error:
         return result
     media = load_media(media_item(path), settings.frames)
     result.frames_sampled = len(media.frames)
@@ -56,6 +82,8 @@ def file_faces(path: Path, detector: FaceDetector, settings: ExtractSettings) ->
             x1, y1, x2, y2 = crop_box(face.box, h, w, settings.margin)
             result.crops.append(frame[y1:y2, x1:x2])
             result.frames.append(index)
+    notes = [media.shortfall]  # a truncated video is still scored on the frames it has
     if not result.crops:
-        result.error = f"no face detected in {len(frames)} sampled frame(s)"
+        notes.append(f"no face detected in {len(frames)} sampled frame(s)")
+    result.error = "; ".join(note for note in notes if note)
     return result

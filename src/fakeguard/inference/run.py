@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rich.progress import Progress
 
 from fakeguard.data.extract import ExtractSettings
 from fakeguard.data.faces import FaceDetector
+from fakeguard.data.manifest import write_atomically
 from fakeguard.errors import DataError, MissingFileError, UserError
 from fakeguard.evaluation.report import print_metrics
 from fakeguard.evaluation.runner import as_list, pick_device
@@ -25,17 +27,66 @@ log = logging.getLogger(__name__)
 COLUMNS = ["path", "prob_fake", "label", "faces", "frames", "frames_sampled", "error"]
 
 
-def media_files(target: str | Path) -> list[Path]:
-    """`target` itself if it is a file, else the images and videos under it (recursively)."""
+def input_entries(target: str | Path) -> list[tuple[Path, str]]:
+    """(path, note) for `target` itself if it is no folder, else for every entry under it,
+    so each gets a row: media, other files, hidden ones, broken symlinks, FIFOs (`file_faces`
+    says what is wrong with a file). Folders are walked, not listed. Links to folders are
+    followed after the real folders, once per folder: a link into its own ancestry (a loop) or
+    to a folder walked already gets a row whose note says so, instead of being walked again."""
     path = Path(target).expanduser()
-    if path.is_file():
-        return [path]
     if not path.is_dir():
-        raise MissingFileError(f"input not found: {path}")
-    files = sorted(p for p in path.rglob("*") if p.is_file() and is_media(p))
-    if not files:
-        raise DataError(f"no images or videos under {path}")
-    return files
+        if not (path.exists() or path.is_symlink()):
+            raise MissingFileError(f"input not found: {path}")
+        return [(path, "")]
+    rows: list[tuple[Path, str]] = []
+    walked: dict[tuple[int, int], Path] = {}
+    links = [path]
+    while links:
+        link = links.pop(0)
+        info = link.stat()
+        key = (info.st_dev, info.st_ino)
+        if key in walked:
+            if link.parent.resolve().is_relative_to(link.resolve()):
+                rows.append((link, f"symlink loop (back to {walked[key]}, walked once)"))
+            else:
+                rows.append((link, f"link to a folder walked already ({walked[key]})"))
+            continue
+        walked[key] = link
+        rows += _walk(link, walked, links)
+    if not any(is_media(p) for p, _ in rows):
+        found = f"{len(rows)} other entries" if rows else "it is empty"
+        raise DataError(f"no images or videos under {path} ({found})")
+    return sorted(rows)
+
+
+def _walk(
+    top: Path, walked: dict[tuple[int, int], Path], links: list[Path]
+) -> list[tuple[Path, str]]:
+    """The entries under `top`, without following links to folders (they go on `links`)."""
+    rows, folders = [], [top]
+    while folders:
+        folder = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as error:
+            rows.append((folder, f"cannot list folder: {error.strerror or error}"))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                real_folder = entry.is_dir(follow_symlinks=False)
+                linked_folder = not real_folder and entry.is_symlink() and entry.is_dir()
+            except OSError:  # a symlink loop or the like: a row, `file_faces` says why
+                real_folder = linked_folder = False
+            if linked_folder:
+                links.append(path)
+            elif real_folder:
+                info = entry.stat(follow_symlinks=False)
+                walked.setdefault((info.st_dev, info.st_ino), path)
+                folders.append(path)
+            else:
+                rows.append((path, ""))
+    return rows
 
 
 def score_file(faces: FileFaces, ensemble: Ensemble) -> tuple[dict, np.ndarray]:
@@ -67,25 +118,29 @@ def aggregate(rows: Sequence[dict], probs: Sequence[np.ndarray], strategy: str) 
 
 
 def predict(cfg: DictConfig) -> pd.DataFrame:
-    """One row per file of `cfg.input`: P(fake) (the ensemble's mean over checkpoints, then the
-    file's crops aggregated by `cfg.aggregate`), label at `cfg.threshold`, faces and frames
-    used, and the error for files that gave no face. Writes `cfg.out` (CSV)."""
+    """One row per file of `cfg.input` (every entry under a folder, media or not): P(fake) (the
+    ensemble's mean over checkpoints, then the file's crops aggregated by `cfg.aggregate`),
+    label at `cfg.threshold`, faces and frames used, and in `error` why a file has no score
+    (or, for a scored video cut short, how many frames it had). Writes `cfg.out` (CSV)."""
     if cfg.aggregate not in STRATEGIES:
         raise UserError(f"aggregate={cfg.aggregate} is not one of {', '.join(STRATEGIES)}")
     if not 0 <= cfg.threshold <= 1:
         raise UserError(f"threshold={cfg.threshold} must lie in [0, 1]")
-    files = media_files(cfg.input)
+    out = Path(cfg.out).expanduser()
+    if out.is_dir():
+        raise UserError(f"out={out} is a folder; name the CSV, e.g. out={out / 'predictions.csv'}")
+    entries = input_entries(cfg.input)
     device = pick_device(cfg.device)
     ensemble = Ensemble.from_checkpoints(as_list(cfg.ckpt_path), device, cfg.batch_size)
-    detector = FaceDetector(**cfg.detector)
-    settings = ExtractSettings(**cfg.extract)
+    extract = FaceDetector(**cfg.detector), ExtractSettings(**cfg.extract)
 
     rows, probs = [], []
     with Progress(console=Console(stderr=True)) as progress:
-        task = progress.add_task("predict", total=len(files))
-        for path in files:
+        task = progress.add_task("predict", total=len(entries))
+        for path, note in entries:
             try:
-                row, found = score_file(file_faces(path, detector, settings), ensemble)
+                faces = FileFaces(str(path), error=note) if note else file_faces(path, *extract)
+                row, found = score_file(faces, ensemble)
             except Exception as error:  # one bad file must never stop the others
                 log.exception("prediction failed for %s", path)
                 row, found = {"path": str(path), "error": f"{type(error).__name__}: {error}"}, []
@@ -104,9 +159,7 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
         table[["faces", "frames", "frames_sampled"]].fillna(0).astype(int)
     )
     table["error"] = table["error"].fillna("")
-    out = Path(cfg.out).expanduser()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    write_atomically(out, lambda tmp: table.to_csv(tmp, index=False))
     scored = table["prob_fake"].notna()
     print_metrics(
         "fakeguard predict",
