@@ -11,3 +11,7 @@ class DataError(UserError):
 
 class MissingFileError(UserError, FileNotFoundError):
     """A file named by the user (checkpoint, weights) that does not exist."""
+
+
+class SettingError(UserError, ValueError):
+    """A setting with a value that cannot work (e.g. `data.batch_size=0`), found before any work."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -56,6 +57,23 @@ def test_a_safetensors_file_without_its_sidecar_is_a_clear_error(tmp_path):
     weights, sidecar = save_safetensors(make_detector("Detector"), tmp_path / "m.safetensors")
     sidecar.unlink()
     with pytest.raises(UserError, match=r"m\.json"):
+        load_safetensors(weights)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[:100]), "(damaged safetensors file: "),
+        (lambda p: p.write_text("not weights"), "(not a safetensors file: text starting"),
+    ],
+    ids=["truncated", "text"],
+)
+def test_a_damaged_safetensors_export_is_a_clear_error(damage, expected, tmp_path):
+    weights, _ = save_safetensors(make_detector("Detector"), tmp_path / "m.safetensors")
+    damage(weights)
+    with pytest.raises(
+        UserError, match=re.escape(f"{weights} is not a safetensors export {expected}")
+    ):
         load_safetensors(weights)
 
 

@@ -12,6 +12,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
 
+from fakeguard import settings
 from fakeguard.data.blend import SelfBlend, SelfBlendedFakes
 from fakeguard.data.dataset import FaceDataset, seed_worker_transform
 from fakeguard.data.folders import scan_folders
@@ -19,9 +20,11 @@ from fakeguard.data.manifest import manifest_samples, read_manifest
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.splits import SPLITS, split_of
 from fakeguard.data.transforms import eval_pipeline
-from fakeguard.errors import DataError
+from fakeguard.errors import DataError, SettingError
 
 log = logging.getLogger(__name__)
+# The config group the DataModules are built from: settings are named as the user types them.
+PREFIX = "data."
 
 
 class FaceDataModule(LightningDataModule):
@@ -29,7 +32,8 @@ class FaceDataModule(LightningDataModule):
 
     Subclasses implement `load_samples`. Training batches go through `train_transform`
     (an augment config), after `self_blend` turned some real crops into pseudo-fakes;
-    validation and test always use the fixed `eval_pipeline`.
+    validation and test always use the fixed `eval_pipeline`. The numeric settings are checked
+    here, before any work: a bad one is a `SettingError` naming it (`data.batch_size=0`).
     """
 
     def __init__(
@@ -44,11 +48,12 @@ class FaceDataModule(LightningDataModule):
         pin_memory: bool = False,
     ) -> None:
         super().__init__()
-        self.image_size = image_size
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
+        self.image_size = settings.image_size(f"{PREFIX}image_size", image_size)
+        self.batch_size = settings.whole_number(f"{PREFIX}batch_size", batch_size, 1)
+        self.num_workers = settings.whole_number(f"{PREFIX}num_workers", num_workers, 0)
+        self.val_fraction, self.test_fraction = settings.split_fractions(
+            PREFIX, val_fraction, test_fraction
+        )
         self.train_transform = train_transform or eval_pipeline(image_size)
         self.self_blend = self_blend
         self.pin_memory = pin_memory
@@ -125,8 +130,16 @@ class DemoDataModule(FaceDataModule):
         self, num_identities: int = 600, seed: int = 0, blend: SelfBlend | None = None, **kwargs
     ) -> None:
         super().__init__(**kwargs)
-        self.num_identities = num_identities
-        self.seed = seed
+        self.num_identities = settings.whole_number(f"{PREFIX}num_identities", num_identities, 1)
+        self.seed = settings.whole_number(f"{PREFIX}seed", seed, 0)
+        needed = identities_needed(self.val_fraction, self.test_fraction)
+        if self.num_identities < needed:
+            raise SettingError(
+                f"{PREFIX}num_identities={num_identities} is too small: at least {needed} with "
+                f"{PREFIX}val_fraction={self.val_fraction:g} and "
+                f"{PREFIX}test_fraction={self.test_fraction:g}, "
+                "so that the train and val splits both get faces"
+            )
         self.blend = blend  # how the fakes are made; None: SelfBlend's defaults
 
     def load_samples(self) -> Sequence[FaceSample]:
@@ -134,6 +147,22 @@ class DemoDataModule(FaceDataModule):
 
         # Render at the model size: resizing synthetic faces adds nothing.
         return make_demo_samples(self.num_identities, self.image_size, self.seed, self.blend)
+
+
+def identities_needed(val_fraction: float, test_fraction: float, limit: int = 100_000) -> int:
+    """How many demo identities it takes for the train and val splits to get at least one each.
+
+    Identity i always lands in the same split (a hash of its source id), so the first n
+    identities either cover both splits or do not: the answer is exact, not an estimate.
+    """
+    from fakeguard.data.demo import demo_source_id
+
+    seen: set[str] = set()
+    for i in range(limit):
+        seen.add(split_of(demo_source_id(i), val_fraction, test_fraction))
+        if {"train", "val"} <= seen:
+            return i + 1
+    return limit
 
 
 class FolderDataModule(FaceDataModule):

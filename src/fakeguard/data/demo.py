@@ -18,6 +18,7 @@ import numpy as np
 
 from fakeguard.data.blend import SelfBlend
 from fakeguard.data.samples import FaceSample
+from fakeguard.settings import MIN_IMAGE_SIZE
 
 # Both classes are recompressed identically so JPEG artefacts cannot tell them apart.
 JPEG_QUALITY = 90
@@ -92,8 +93,8 @@ def render_face(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nda
     Landmarks are float32 x, y pixel positions in MTCNN order (left eye, right eye, nose tip,
     left and right mouth corner), exactly where the features were drawn.
     """
-    if size < 32:
-        raise ValueError(f"size must be at least 32 px, got {size}")
+    if size < MIN_IMAGE_SIZE:
+        raise ValueError(f"size must be at least {MIN_IMAGE_SIZE} px, got {size}")
     half_w = size * rng.uniform(0.25, 0.31)
     half_h = half_w * rng.uniform(1.2, 1.38)
     centre = size / 2.0 + rng.uniform(-0.06, 0.06, size=2) * size
@@ -140,7 +141,7 @@ def make_demo_samples(
         rng = np.random.default_rng([seed, i])
         real, landmarks = render_face(rng, image_size)
         fake, _ = blend(real, landmarks, rng)
-        source_id = f"demo_{i:05d}"
+        source_id = demo_source_id(i)
         samples.append(
             FaceSample(label=0, source_id=source_id, image=_jpeg(real), landmarks=landmarks)
         )
@@ -154,6 +155,11 @@ def make_demo_samples(
             )
         )
     return samples
+
+
+def demo_source_id(identity: int) -> str:
+    """The source id of demo identity `identity`: it decides the identity's split."""
+    return f"demo_{identity:05d}"
 
 
 def _fixed(point: np.ndarray) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fakeguard import settings
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.splits import SPLITS
@@ -48,6 +49,15 @@ def check_split(split: str, allow_train_split: bool) -> str:
             "new data; add allow_train_split=true if that is really what you want"
         )
     return split
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """evaluate.yaml's numeric settings, before any checkpoint is read (the data's own are
+    checked when the DataModule is built)."""
+    settings.whole_number("batch_size", cfg.batch_size, 1)
+    settings.optional_whole_number("max_samples", cfg.get("max_samples"), 1)
+    settings.whole_number("seed", cfg.seed, 0)
+    settings.optional_whole_number("gradcam.samples", cfg.gradcam.samples, 0)
 
 
 def as_list(value: str | Sequence[str]) -> list[str]:
@@ -132,6 +142,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Score every checkpoint of `cfg.ckpt_path` on every track of `cfg.tracks` and write
     results.json, results.csv, predictions.csv, report.md and plots to the run folder."""
     split = check_split(cfg.split, cfg.get("allow_train_split", False))
+    check_settings(cfg)
     paths = as_list(cfg.ckpt_path)
     try:
         tracks = parse_tracks(cfg.tracks.names)

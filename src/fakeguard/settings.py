@@ -1,0 +1,92 @@
+"""Checks of the numeric settings, run before any work starts.
+
+Each check names the setting as the user types it on the command line (`data.image_size=7`)
+and raises a `SettingError` (a `UserError`: one `error:` line, exit status 2) that says
+which values work. Entry points and constructors share these helpers instead of each writing
+its own `if ...: raise`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from fakeguard.errors import SettingError
+
+# The smallest image a detector takes: the backbones reduce by 32 (one cell of their feature
+# grid at 32 px), and the embedded demo cannot draw a face in fewer pixels.
+MIN_IMAGE_SIZE = 32
+
+
+def whole_number(
+    name: str, value: Any, minimum: int | None = None, unit: str = "", maximum: int | None = None
+) -> int:
+    """`value` as an int, at least `minimum` and at most `maximum` (in `unit`, e.g. " px")."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SettingError(f"{name}={value} must be a whole number")
+    if minimum is not None and value < minimum:
+        raise SettingError(f"{name}={value} is too small: at least {minimum}{unit}")
+    if maximum is not None and value > maximum:
+        raise SettingError(f"{name}={value} is too large: at most {maximum}{unit}")
+    return int(value)
+
+
+def optional_whole_number(name: str, value: Any, minimum: int | None = None) -> int | None:
+    """None (the setting is off: `name=null`) or a whole number of at least `minimum`."""
+    return None if value is None else whole_number(name, value, minimum)
+
+
+def image_size(name: str, value: Any) -> int:
+    """A square input size in pixels that every detector accepts."""
+    return whole_number(name, value, MIN_IMAGE_SIZE, " px")
+
+
+def number_in(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A real number in the interval from `low` to `high` (open at the ends asked for)."""
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SettingError(f"{name}={value} must be a number in {interval}")
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if below or above or value != value:  # the last one: NaN
+        raise SettingError(f"{name}={value} must lie in {interval}")
+    return float(value)
+
+
+def positive_number(name: str, value: Any) -> float:
+    """A real number > 0 (e.g. a tolerance)."""
+    return number_in(name, value, 0.0, float("inf"), low_open=True, high_open=True)
+
+
+def one_of(name: str, value: Any, choices: tuple[Any, ...] | list[Any]) -> Any:
+    """`value` if it is one of `choices`."""
+    if value not in choices:
+        raise SettingError(f"{name}={value} is not one of {', '.join(map(str, choices))}")
+    return value
+
+
+def split_fractions(prefix: str, val_fraction: Any, test_fraction: Any) -> tuple[float, float]:
+    """The val and test shares of a split by source id; the rest trains.
+
+    Validation needs some data (it picks the best checkpoint); test may be empty.
+    """
+    if val_fraction == 0 and not isinstance(val_fraction, bool):
+        raise SettingError(
+            f"{prefix}val_fraction={val_fraction} leaves no validation data: it must lie in (0, 1)"
+        )
+    val = number_in(f"{prefix}val_fraction", val_fraction, 0.0, 1.0, low_open=True, high_open=True)
+    test = number_in(f"{prefix}test_fraction", test_fraction, 0.0, 1.0, high_open=True)
+    if val + test >= 1:
+        raise SettingError(
+            f"{prefix}val_fraction + {prefix}test_fraction = {val + test:g} must be below 1: "
+            "the rest is the training split"
+        )
+    return val, test
