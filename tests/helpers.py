@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
+# Two float32 computations of the same value that may round differently: another batching,
+# another kernel (a CPU picks convolution algorithms by its instruction set and by the
+# buffers' alignment), or another order of the same sums. Relative error grows with depth
+# from ~6e-8 per op; 1e-5 leaves room for a network, 1e-6 absolute for values near zero.
+FLOAT32_NOISE = {"rtol": 1e-5, "atol": 1e-6}
+
 # Tiny, fast settings for the embedded demo: a few seconds per Lightning run on 2 cores.
 TINY_DEMO = [
     "data.num_identities=40",

@@ -13,6 +13,7 @@ from fakeguard.cli import reports_user_errors
 from fakeguard.evaluation.runner import evaluate
 from fakeguard.export.run import export
 from fakeguard.inference.run import predict
+from fakeguard.training.run import train
 
 # How a user starts each command that reads a checkpoint, and what else it needs to get there.
 CHECKPOINT_COMMANDS = {
@@ -23,6 +24,8 @@ CHECKPOINT_COMMANDS = {
         lambda ckpt, tmp: [f"input={ckpt}", f"out={tmp}/predictions.csv"],
     ),
     "export": (["-m", "fakeguard.export"], export, lambda ckpt, tmp: [f"out={tmp}/m.safetensors"]),
+    # resuming: checked before Lightning (whose own load would be a traceback) or any work
+    "train": (["train.py"], train, lambda ckpt, tmp: []),
 }
 UNSAFE = (
     "is unsafe: loading it would import posix.system; fakeguard never loads code from checkpoints"

@@ -234,9 +234,11 @@ def test_pgd_without_random_start_matches_art():
 
     # Equal up to float32 rounding: ~10% of pixels differ by one ulp (<= 7.5e-9), because we
     # round eps down and step back into the exact eps-ball while ART overshoots eps by ~4e-9.
-    # A sign(grad) tie could in principle flip a pixel by 2 steps where the gradient is ~0 (CE
-    # over [0, z] and BCE on z round differently); none does here, so no pixel-count slack.
-    assert torch.allclose(ours, theirs, rtol=0, atol=1e-7)
+    # Where a gradient is ~0, CE over [0, z] and BCE on z may round to opposite signs, which
+    # moves that pixel by up to 2 steps (none here, but another CPU rounds differently):
+    # allow a few such pixels, never more than the eps-ball allows.
+    gap = (ours - theirs).abs()
+    assert (gap > 1e-7).float().mean() <= 1e-3 and gap.max() <= 2 * EPS + 1e-7
     assert not torch.equal(ours, x)
 
 

@@ -13,9 +13,10 @@ from hydra.utils import instantiate
 from torch.utils.data import DataLoader
 
 from fakeguard.data.blend import SelfBlend, SelfBlendedFakes
-from fakeguard.data.dataset import FaceDataset, seed_worker_transform
+from fakeguard.data.dataset import FaceDataset
 from fakeguard.data.faces import FaceDetector
 from fakeguard.data.samples import FaceSample
+from fakeguard.data.sampling import EpochSampler
 from fakeguard.data.transforms import compose, resize_and_pad
 
 SIZE = 128
@@ -119,20 +120,20 @@ def _repeated(face, self_blend=None, n: int = 8) -> FaceDataset:
     return FaceDataset([sample] * n, noisy, self_blend)
 
 
-def _batches(dataset: FaceDataset, seed: int, workers: int) -> list[torch.Tensor]:
-    torch.manual_seed(seed)
-    dataset.reseed(seed)
-    loader = DataLoader(
-        dataset, batch_size=1, num_workers=workers, worker_init_fn=seed_worker_transform
-    )
+def _batches(dataset: FaceDataset, seed: int, workers: int, epoch: int = 0) -> list[torch.Tensor]:
+    sampler = EpochSampler(len(dataset), seed)
+    sampler.set_epoch(epoch)
+    loader = DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers)
     return [batch["image"] for batch in loader]
 
 
-def test_same_seed_same_batches_and_each_worker_has_its_own_stream(face):
+def test_each_items_augmentation_follows_the_seed_and_epoch_not_the_workers(face):
     dataset = _repeated(face, SelfBlendedFakes(p=0.5))
-    first, again = _batches(dataset, 1, workers=2), _batches(dataset, 1, workers=2)
+    first, again = _batches(dataset, 1, workers=0), _batches(dataset, 1, workers=2)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
-    # items 0 and 1 are the same crop, served by workers 0 and 1
+    # every item is the same crop: each draw is its own
     assert not torch.equal(first[0], first[1])
+    next_epoch = _batches(dataset, 1, workers=0, epoch=1)
+    assert not all(torch.equal(a, b) for a, b in zip(first, next_epoch, strict=True))
     other_seed = _batches(dataset, 2, workers=2)
     assert not all(torch.equal(a, b) for a, b in zip(first, other_seed, strict=True))

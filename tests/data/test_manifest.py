@@ -83,7 +83,9 @@ def test_balanced_sampling_draws_real_and_fake_equally_often(tmp_path):
     dm = ManifestDataModule(
         str(make_manifest(tmp_path, 6)), image_size=32, batch_size=4, balance=True
     )
-    torch.manual_seed(0)
-    sampler = dm.train_sampler(dm.dataset("train", train=True))
-    labels = np.array([dm.splits["train"][i].label for _ in range(20) for i in sampler])
-    assert labels.mean() == pytest.approx(0.5, abs=0.05)  # 2 of 3 crops are fake
+    sampler = dm.train_sampler(dm.dataset("train", train=True), seed=0)
+    labels = []
+    for epoch in range(20):
+        sampler.set_epoch(epoch)
+        labels += [dm.splits["train"][i].label for i, _ in sampler]
+    assert np.mean(labels) == pytest.approx(0.5, abs=0.05)  # 2 of 3 crops are fake

@@ -10,14 +10,15 @@ import albumentations as A
 import pandas as pd
 import torch
 from lightning.pytorch import LightningDataModule
-from torch.utils.data import DataLoader, Sampler, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
 from fakeguard import settings
 from fakeguard.data.blend import SelfBlend, SelfBlendedFakes
-from fakeguard.data.dataset import FaceDataset, seed_worker_transform
+from fakeguard.data.dataset import FaceDataset
 from fakeguard.data.folders import scan_folders
 from fakeguard.data.manifest import manifest_samples, read_manifest
 from fakeguard.data.samples import FaceSample
+from fakeguard.data.sampling import EpochSampler
 from fakeguard.data.splits import SPLITS, split_of
 from fakeguard.data.transforms import eval_pipeline
 from fakeguard.errors import DataError, SettingError
@@ -89,28 +90,26 @@ class FaceDataModule(LightningDataModule):
         self.setup()
         if not train:
             return FaceDataset(self.splits[split], eval_pipeline(self.image_size))
-        dataset = FaceDataset(self.splits[split], self.train_transform, self.self_blend)
-        # Tie the augmentation streams to torch's seed so a seeded run augments the same way
-        # (DataLoader workers reseed in `seed_worker_transform`).
-        dataset.reseed(torch.initial_seed() % 2**32)
-        return dataset
+        return FaceDataset(self.splits[split], self.train_transform, self.self_blend)
 
-    def train_sampler(self, dataset: FaceDataset) -> Sampler | None:
-        """A sampler for training batches; None shuffles uniformly."""
-        return None
+    def train_sampler(self, dataset: FaceDataset, seed: int) -> EpochSampler:
+        """The training order: a uniform shuffle per epoch, drawn from `seed` and the epoch."""
+        return EpochSampler(len(dataset), seed)
 
     def dataloader(self, split: str, train: bool = False) -> DataLoader:
         dataset = self.dataset(split, train)
-        sampler = self.train_sampler(dataset) if train else None
+        # torch's seed (set by `seed=`): a seeded run, and its resumption, draw the same way.
+        seed = torch.initial_seed()
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=train and sampler is None,
-            sampler=sampler,
+            sampler=self.train_sampler(dataset, seed) if train else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
-            worker_init_fn=seed_worker_transform,
+            # Workers' base seeds come from here, not from the global generator, whose state
+            # a resumed run restores only when its first epoch starts (see RandomStates).
+            generator=torch.Generator().manual_seed(seed),
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -211,12 +210,12 @@ class ManifestDataModule(FaceDataModule):
             for name in SPLITS
         }
 
-    def train_sampler(self, dataset: FaceDataset) -> Sampler | None:
+    def train_sampler(self, dataset: FaceDataset, seed: int) -> EpochSampler:
         if not self.balance:
-            return None
+            return super().train_sampler(dataset, seed)
         labels = torch.tensor([s.label for s in dataset.samples])
         weights = 1.0 / torch.bincount(labels, minlength=2).clamp(min=1).float()
-        return WeightedRandomSampler(weights[labels], num_samples=len(labels), replacement=True)
+        return EpochSampler(len(labels), seed, weights=weights[labels])
 
 
 def select(

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 import albumentations as A
 import numpy as np
 import torch
-from torch.utils.data import Dataset, get_worker_info
+from torch.utils.data import Dataset
 
 from fakeguard.data.blend import SelfBlendedFakes
 from fakeguard.data.images import ImageReadError, read_rgb
 from fakeguard.data.samples import FaceSample
+from fakeguard.data.sampling import SeededIndex
 
 log = logging.getLogger(__name__)
 NO_LANDMARKS = np.zeros((0, 2), dtype=np.float32)
@@ -24,6 +25,9 @@ class FaceDataset(Dataset):
 
     A file that fails to decode is skipped with a warning naming it, and the next sample is
     served instead, so one damaged file never stops a training run.
+
+    A key may be an index or an `(index, seed)` pair from `EpochSampler`: the pair reseeds the
+    augmentation for that one item, so its draw depends on nothing else.
     """
 
     def __init__(
@@ -47,7 +51,11 @@ class FaceDataset(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
+    def __getitem__(self, key: int | SeededIndex) -> dict[str, torch.Tensor | int]:
+        index = key
+        if isinstance(key, tuple):
+            index, seed = key
+            self.reseed(seed)
         for offset in range(len(self.samples)):
             i = (index + offset) % len(self.samples)
             try:
@@ -77,11 +85,3 @@ class FaceDataset(Dataset):
             "index": i,
             "video_id": sample.video_id,
         }
-
-
-def seed_worker_transform(worker_id: int) -> None:
-    """Give each DataLoader worker its own augmentation streams, derived from torch's seed
-    (which differs per worker and per epoch, and follows the run's seed)."""
-    info = get_worker_info()
-    if info is not None and isinstance(info.dataset, FaceDataset):
-        info.dataset.reseed(torch.initial_seed() % 2**32)

@@ -70,6 +70,13 @@ class RobustnessCallback(L.Callback):
         self.history: list[dict[str, dict[str, float]]] = []
         self.last_scores: pd.DataFrame | None = None  # track, label, prob of the last scoring
 
+    def state_dict(self) -> dict[str, list]:
+        """The scores so far travel in checkpoints: a resumed run continues the history."""
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, list]) -> None:
+        self.history = list(state_dict.get("history", []))
+
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.clean_pass: dict[int, float] = {}
 

@@ -22,6 +22,7 @@ SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
 Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 STAGES = ("train", "val", "test")
 ATTACKER_SPEC_KEY = "fakeguard_attacker"
+BAD_STEPS_KEY = "fakeguard_skipped_steps"  # [skipped in all, skipped in a row]
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
@@ -209,9 +210,11 @@ class DetectorModule(LightningModule):
         checkpoint[SPEC_KEY] = dict(self.net.spec)
         if self.adversary is not None and self.adversary.unet is not None:
             checkpoint[ATTACKER_SPEC_KEY] = dict(self.adversary.unet.spec)
+        checkpoint[BAD_STEPS_KEY] = [self.skipped_steps, self.bad_steps_in_row]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         check_compatible(self, checkpoint.get("state_dict", {}), "the checkpoint")
+        self.skipped_steps, self.bad_steps_in_row = checkpoint.get(BAD_STEPS_KEY, [0, 0])
 
 
 def _optimizer_config(

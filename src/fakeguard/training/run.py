@@ -14,14 +14,18 @@ import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
+from fakeguard import settings
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.errors import UserError
 from fakeguard.evaluation.report import print_metrics, write_json
 from fakeguard.instantiate import instantiate_group
+from fakeguard.models.checkpoint import read_checkpoint
 from fakeguard.training.distributed import ddp_job
 from fakeguard.training.loggers import log_config
+from fakeguard.training.resume import LastCheckpoint, RandomStates, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 # Frozen BatchNorm layers are kept in eval mode on purpose (see Detector.train).
@@ -57,6 +61,8 @@ def build_adversary(cfg: DictConfig) -> Any:
 def build_datamodule(cfg: DictConfig) -> FaceDataModule:
     """The configured data (`data=...`) with its training augmentation (`augment=...`)."""
     augment = cfg.get("augment") or {}
+    if "image_size" in cfg.data:  # the augmentation is built first and would fail unclearly
+        settings.image_size("data.image_size", cfg.data.image_size)
     return instantiate(
         cfg.data,
         train_transform=instantiate(augment.get("pipeline")),
@@ -83,12 +89,15 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> float 
 
 def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> float | None:
     start = time.perf_counter()
+    if cfg.get("ckpt_path"):
+        read_checkpoint(cfg.ckpt_path)  # a missing, damaged or unsafe file: one clear error now
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg)
     save_augmentation(datamodule, Path(cfg.paths.output_dir) / "checkpoints")
     module = instantiate(cfg.model, adversary=build_adversary(cfg))
-    callbacks = [*instantiate_group(cfg.get("callbacks")), *extra_callbacks]
+    # RandomStates is not optional: without it a resumed run would draw other random starts.
+    callbacks = [*instantiate_group(cfg.get("callbacks")), *extra_callbacks, RandomStates()]
     check_selection_uses_validation(callbacks)
     loggers = instantiate_group(cfg.get("logger"))
     log_config(loggers, cfg)
@@ -96,9 +105,7 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> float | No
 
     metrics: dict[str, float] = {}
     if cfg.get("train", True):
-        trainer.fit(
-            module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
-        )
+        _fit(trainer, module, datamodule, cfg.get("ckpt_path"))
         metrics.update(_as_floats(trainer.callback_metrics))
     best = _best_checkpoint(trainer)
     if best.get("score") is not None:
@@ -115,9 +122,29 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> float | No
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 
 
+def _fit(
+    trainer: L.Trainer, module: L.LightningModule, datamodule: FaceDataModule, ckpt_path: Any
+) -> None:
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    except SIGTERMException as stop:
+        last = [c.last_path for c in trainer.checkpoint_callbacks if isinstance(c, LastCheckpoint)]
+        where = f"continue with ckpt_path={last[0]}" if last else "no last.ckpt is configured"
+        raise TrainingInterrupted(
+            f"training stopped by SIGTERM in epoch {trainer.current_epoch} at step "
+            f"{trainer.global_step}; {where}"
+        ) from stop
+
+
 def _best_checkpoint(trainer: L.Trainer) -> dict[str, Any]:
-    callback = trainer.checkpoint_callback
-    if not isinstance(callback, ModelCheckpoint) or not callback.best_model_path:
+    """The checkpoint chosen on a monitored metric (not last.ckpt)."""
+    chosen = [
+        c
+        for c in trainer.checkpoint_callbacks
+        if isinstance(c, ModelCheckpoint) and not isinstance(c, LastCheckpoint) and c.monitor
+    ]
+    callback = chosen[0] if chosen else None
+    if callback is None or not callback.best_model_path:
         return {}
     score = callback.best_model_score
     return {
