@@ -6,11 +6,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from fakeguard.cli import reports_user_errors
 from fakeguard.data.manifest import COLUMNS, manifest_frame, write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +46,26 @@ def compose_config(name: str, overrides: list[str], run_dir: Path) -> DictConfig
         cfg.paths.cache_dir = str(run_dir / "cache")
         del cfg.hydra
     return cfg
+
+
+def assert_one_error_line(stderr: str, expected: str) -> None:
+    """The last stderr line is `error: <expected>...`, the only `error:` line, with no traceback
+    and no advice to load with weights_only=False."""
+    assert stderr.strip().splitlines()[-1].startswith(f"error: {expected}"), stderr[-2000:]
+    assert stderr.count("error:") == 1
+    assert "Traceback" not in stderr and "weights_only" not in stderr
+
+
+def user_error(command, cfg: DictConfig, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run `command(cfg)` behind the entry points' wrapper (in process): it must exit with
+    status 2 and print one line, `error: <message>`, and nothing else. Returns the message."""
+    with pytest.raises(SystemExit) as exited:
+        reports_user_errors(command)(cfg)
+    assert exited.value.code == 2
+    stderr = capsys.readouterr().err
+    assert_one_error_line(stderr, "")
+    (line,) = stderr.strip().splitlines()
+    return line.removeprefix("error: ")
 
 
 def face_image(size: int = 160) -> np.ndarray:

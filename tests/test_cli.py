@@ -7,7 +7,7 @@ import sys
 
 import pytest
 from bad_files import BUILDERS
-from helpers import ROOT, TINY_DEMO
+from helpers import ROOT, TINY_DEMO, assert_one_error_line
 
 from fakeguard.cli import reports_user_errors
 from fakeguard.evaluation.runner import evaluate
@@ -84,14 +84,6 @@ def test_a_required_setting_left_out_is_one_error_line(tmp_path):
     result = run("train.py", "data=folders", tmp_path=tmp_path)
     assert result.returncode == 2
     assert "error: data.root must be set" in result.stderr and "Traceback" not in result.stderr
-
-
-def assert_one_error_line(stderr: str, expected: str) -> None:
-    """The last stderr line is `error: <expected>...`, the only `error:` line, with no traceback
-    and no advice to load with weights_only=False."""
-    assert stderr.strip().splitlines()[-1].startswith(f"error: {expected}"), stderr[-2000:]
-    assert stderr.count("error:") == 1
-    assert "Traceback" not in stderr and "weights_only" not in stderr
 
 
 @pytest.mark.parametrize("command", sorted(CHECKPOINT_COMMANDS))

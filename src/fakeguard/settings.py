@@ -9,6 +9,8 @@ its own `if ...: raise`.
 from __future__ import annotations
 
 import numbers
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fakeguard.errors import SettingError
@@ -71,6 +73,51 @@ def one_of(name: str, value: Any, choices: tuple[Any, ...] | list[Any]) -> Any:
     if value not in choices:
         raise SettingError(f"{name}={value} is not one of {', '.join(map(str, choices))}")
     return value
+
+
+def flag(name: str, value: Any) -> bool:
+    """A switch: `name=true` or `name=false` (a string like `yes` would count as true)."""
+    if not isinstance(value, bool):
+        raise SettingError(f"{name}={value} must be true or false")
+    return value
+
+
+def device(name: str, value: Any, auto: bool = False) -> str:
+    """A torch device that exists here: cpu, cuda or cuda:<index> (and auto, if `auto`: the GPU
+    if one is visible, else the CPU)."""
+    choices = ["cpu", "cuda", "cuda:<index>", *(["auto"] if auto else [])]
+    if auto and value == "auto":
+        return value
+    if not (isinstance(value, str) and re.fullmatch(r"cpu|cuda(:\d+)?", value)):
+        raise SettingError(f"{name}={value} is not one of {', '.join(choices)}")
+    if value.startswith("cuda"):
+        import torch
+
+        visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not visible:
+            instead = f"{name}=cpu" + (f" or {name}=auto" if auto else "")
+            raise SettingError(
+                f"{name}={value} needs a CUDA GPU and none is visible: use {instead}"
+            )
+        index = int(value.partition(":")[2] or 0)
+        if index >= visible:
+            names = ", ".join(f"cuda:{i}" for i in range(visible))
+            raise SettingError(f"{name}={value} is not a visible GPU: choose from {names}")
+    return value
+
+
+def group(
+    prefix: str, values: Mapping[str, Any], checks: Mapping[str, Callable[[str, Any], Any]]
+) -> None:
+    """Check each setting of a group (`extract.frames`, ...) with its check in `checks`; one
+    that has no check is no setting of the group (a `+extract.typo=1` on the command line)."""
+    for key, value in values.items():
+        if key not in checks:
+            raise SettingError(
+                f"{prefix}{key} is not a setting: choose from "
+                + ", ".join(f"{prefix}{known}" for known in checks)
+            )
+        checks[key](f"{prefix}{key}", value)
 
 
 def split_fractions(prefix: str, val_fraction: Any, test_fraction: Any) -> tuple[float, float]:

@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import ROOT, SHARED_DATA, face_image, write_face_video
+from helpers import ROOT, SHARED_DATA, face_image, user_error, write_face_video
 
 from fakeguard.data import extract
 from fakeguard.data.lock import LockedError, OutputLock
-from fakeguard.data.prepare import lock_path, parse_shard, prepare
+from fakeguard.data.prepare import check_settings, lock_path, parse_shard, prepare
 from fakeguard.errors import UserError
 
 
@@ -163,6 +163,64 @@ def test_resuming_with_other_settings_is_refused(prepared, media_root, make_cfg)
 def test_a_bad_shard_is_a_clear_error(text):
     with pytest.raises(UserError, match="shard must be i/n"):
         parse_shard(text)
+
+
+FFPP_METHODS = "Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter, DeepFakeDetection"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["workers=-1"], "workers=-1 is too small: at least 0"),
+        (["workers=two"], "workers=two must be a whole number"),
+        (["progress=maybe"], "progress=maybe must be true or false"),
+        (["source.name=youtube"], "source.name=youtube is not one of ffpp, celebdf, dfdc, folders"),
+        (
+            ["source.split.val_fraction=0"],
+            "source.split.val_fraction=0 leaves no validation data: it must lie in (0, 1)",
+        ),
+        (["source.split.test_fraction=-0.1"], "source.split.test_fraction=-0.1 must lie in [0, 1)"),
+        (
+            ["source.split.val_fraction=0.6", "source.split.test_fraction=0.5"],
+            "source.split.val_fraction + source.split.test_fraction = 1.1 must be below 1: the "
+            "rest is the training split",
+        ),
+        (
+            ["source=ffpp", "source.options.compression=c30"],
+            "source.options.compression=c30 is not one of c23, c40, raw",
+        ),
+        (
+            ["source=ffpp", "source.options.methods=[Deepfakes,DeepFake]"],
+            "source.options.methods=[Deepfakes,DeepFake] names an unknown FF++ method "
+            f"(DeepFake): choose from {FFPP_METHODS}",
+        ),
+        (
+            ["source=ffpp", "source.options.methods=Faceswap"],
+            "source.options.methods=Faceswap names an unknown FF++ method (Faceswap): "
+            f"choose from {FFPP_METHODS}",
+        ),
+        (
+            ["extract.reuse_source_boxes=yes"],
+            "extract.reuse_source_boxes=yes must be true or false",
+        ),
+        (["shard=2/2"], "shard must be i/n with 0 <= i < n (e.g. 0/4), got '2/2'"),
+    ],
+)
+def test_a_bad_setting_is_one_error_line_before_anything_is_listed_or_written(
+    overrides, message, make_cfg, tmp_path, capsys
+):
+    """The root does not exist: listing it would be another error."""
+    out = tmp_path / "faces"
+    cfg = make_cfg(
+        "prepare", ["source=folders", f"root={tmp_path}/no_root", f"out={out}", *overrides]
+    )
+    assert user_error(prepare, cfg, capsys) == message
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("source", ["ffpp", "celebdf", "dfdc", "folders"])
+def test_every_sources_default_settings_pass(source, make_cfg):
+    check_settings(make_cfg("prepare", [f"source={source}", "root=r", "out=o"]))
 
 
 def test_all_faces_mode_keeps_every_face_with_a_track(tmp_path, make_cfg):

@@ -15,6 +15,7 @@ from helpers import (
     FLOAT32_NOISE,
     SHARED_DATA,
     face_image,
+    user_error,
     write_checkpoint,
     write_face_video,
 )
@@ -23,10 +24,10 @@ from omegaconf import OmegaConf
 from fakeguard.data.extract import ExtractSettings, extract_item, load_media
 from fakeguard.data.faces import FaceDetector
 from fakeguard.data.images import read_rgb
-from fakeguard.errors import DataError, UserError
+from fakeguard.errors import DataError, SettingError, UserError
 from fakeguard.inference.ensemble import Ensemble
 from fakeguard.inference.faces import file_faces, media_item
-from fakeguard.inference.run import input_entries, predict
+from fakeguard.inference.run import check_settings, input_entries, predict
 from fakeguard.models.detectors import Detector
 
 FFPP = SHARED_DATA / "ffpp_sample"
@@ -160,6 +161,47 @@ def test_a_folder_without_media_and_a_folder_as_out_are_clear_errors(make_cfg, t
     cfg = make_cfg("predict", ["ckpt_path=a.ckpt", f"input={tmp_path}", f"out={tmp_path}"])
     with pytest.raises(UserError, match="is a folder; name the CSV"):
         predict(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["threshold=1.5"], "threshold=1.5 must lie in [0, 1]"),
+        (["threshold=-0.1"], "threshold=-0.1 must lie in [0, 1]"),
+        (["threshold=high"], "threshold=high must be a number in [0, 1]"),
+        (["aggregate=median"], "aggregate=median is not one of mean, confident"),
+        (["batch_size=0"], "batch_size=0 is too small: at least 1"),
+        (["batch_size=8.5"], "batch_size=8.5 must be a whole number"),
+        (["device=gpu"], "device=gpu is not one of cpu, cuda, cuda:<index>, auto"),
+        (
+            ["device=cuda"],
+            "device=cuda needs a CUDA GPU and none is visible: use device=cpu or device=auto",
+        ),
+        (["ckpt_path=[]"], "ckpt_path is empty: give one checkpoint or a list [a.ckpt,b.ckpt]"),
+    ],
+)
+def test_a_bad_setting_is_one_error_line_before_any_input_or_checkpoint_is_read(
+    overrides, message, make_cfg, tmp_path, capsys, monkeypatch
+):
+    """The input and the checkpoint do not exist: reading either would be another error."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "p.csv"
+    needs = ["ckpt_path=never_read.ckpt", f"input={tmp_path}/no_input", f"out={out}"]
+    cfg = make_cfg("predict", [*needs, *overrides])
+    assert user_error(predict, cfg, capsys) == message
+    assert not out.exists()
+
+
+def test_a_gpu_that_is_not_there_is_named(make_cfg, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    for device in ("auto", "cpu", "cuda", "cuda:1"):
+        check_settings(make_cfg("predict", ["ckpt_path=a.ckpt", "input=x", f"device={device}"]))
+    cfg = make_cfg("predict", ["ckpt_path=a.ckpt", "input=x", "device=cuda:2"])
+    with pytest.raises(
+        SettingError, match=r"^device=cuda:2 is not a visible GPU: choose from cuda:0, cuda:1$"
+    ):
+        check_settings(cfg)
 
 
 def cut_face_video(path, frames: int, keep: float):

@@ -7,16 +7,27 @@ at any moment and started again ends with exactly the rows of an uninterrupted r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from fakeguard.data.faces import Face, FaceDetector, assign_tracks, crop_box, keep_main_face
+from fakeguard import settings as check
+from fakeguard.data.faces import (
+    Face,
+    FaceDetector,
+    assign_tracks,
+    check_detector_settings,
+    crop_box,
+    keep_main_face,
+)
 from fakeguard.data.frames import MediaReadError, sample_frames, sample_indices
 from fakeguard.data.images import ImageReadError, read_rgb
 from fakeguard.data.manifest import write_atomically
@@ -37,10 +48,30 @@ class ExtractSettings:
     reuse_source_boxes: bool = False
 
     def __post_init__(self) -> None:
-        if self.keep not in KEEP:
-            raise ValueError(f"keep must be one of {KEEP}, got {self.keep!r}")
-        if self.frames < 1 or self.margin < 0:
-            raise ValueError("frames must be >= 1 and margin >= 0")
+        check_extract_settings(dataclasses.asdict(self))
+
+
+def check_extract_settings(values: Mapping[str, Any], prefix: str = "extract.") -> None:
+    """`ExtractSettings` as prepare.yaml and predict.yaml hold them, named as the user types
+    them (`extract.frames=0`); a `SettingError` for the first bad one."""
+    check.group(
+        prefix,
+        values,
+        {
+            "frames": lambda name, v: check.whole_number(name, v, 1),
+            "margin": lambda name, v: check.number_in(name, v, 0.0, math.inf, high_open=True),
+            "keep": lambda name, v: check.one_of(name, v, KEEP),
+            "track_iou": lambda name, v: check.number_in(name, v, 0.0, 1.0),
+            "reuse_source_boxes": check.flag,
+        },
+    )
+
+
+def check_face_settings(cfg: Any) -> None:
+    """The face-extraction settings `prepare` and `predict` share (`extract.*`, `detector.*`),
+    checked before any media is listed or any model loaded."""
+    check_extract_settings(cfg.extract)
+    check_detector_settings(cfg.detector)
 
 
 @dataclass

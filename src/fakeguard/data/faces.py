@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import numbers
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from fakeguard import settings
 from fakeguard.data.mtcnn import detect_faces
+from fakeguard.errors import SettingError
 
 DEFAULT_THRESHOLDS = (0.85, 0.95, 0.95)  # the DFDC-winning pipeline's, stricter than MTCNN's
+# P-Net looks at 12 px windows: the image pyramid starts at scale 12 / min_face_size, so a
+# smaller minimum would enlarge every frame (by 12x at 1 px) to find faces MTCNN cannot resolve.
+MIN_FACE_SIZE = 12
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,38 @@ def detector_scale(height: int, width: int) -> float:
     return 0.33
 
 
+def check_thresholds(name: str, value: Any) -> tuple[float, ...]:
+    """MTCNN's three stage thresholds (P-, R-, O-Net), each in (0, 1)."""
+    found = list(value) if isinstance(value, Sequence) and not isinstance(value, str) else None
+    if found is None or len(found) != 3 or not all(_in_unit_interval(t) for t in found):
+        shown = value if found is None else f"[{','.join(map(str, found))}]"
+        raise SettingError(
+            f"{name}={shown} must be three thresholds in (0, 1), one per MTCNN stage "
+            "(e.g. [0.85,0.95,0.95])"
+        )
+    return tuple(float(t) for t in found)
+
+
+def _in_unit_interval(value: Any) -> bool:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    return real and 0 < value < 1
+
+
+def check_detector_settings(values: Mapping[str, Any], prefix: str = "detector.") -> None:
+    """The `FaceDetector` settings as prepare.yaml and predict.yaml hold them, named as the
+    user types them (`detector.min_face_size=5`); a `SettingError` for the first bad one."""
+    settings.group(
+        prefix,
+        values,
+        {
+            "thresholds": check_thresholds,
+            "min_face_size": lambda name, v: settings.whole_number(name, v, MIN_FACE_SIZE, " px"),
+            "batch_size": lambda name, v: settings.whole_number(name, v, 1),
+            "device": settings.device,
+        },
+    )
+
+
 class FaceDetector:
     """MTCNN over batches of frames; returns every face of each frame, largest first.
 
@@ -56,8 +95,14 @@ class FaceDetector:
     ) -> None:
         from facenet_pytorch import MTCNN
 
-        if len(thresholds) != 3 or not all(0 < t < 1 for t in thresholds):
-            raise ValueError(f"MTCNN needs three thresholds in (0, 1), got {list(thresholds)}")
+        check_detector_settings(
+            {
+                "thresholds": thresholds,
+                "min_face_size": min_face_size,
+                "batch_size": batch_size,
+                "device": str(device),  # a torch.device too
+            }
+        )
         self.batch_size = batch_size
         self.min_face_size = min_face_size
         self.thresholds = tuple(thresholds)

@@ -25,8 +25,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from fakeguard import settings as check
 from fakeguard.data.extract import (
     ExtractSettings,
+    check_face_settings,
     load_media,
     process_item,
     read_record,
@@ -42,9 +44,15 @@ from fakeguard.data.manifest import (
     write_failures,
     write_manifest,
 )
-from fakeguard.data.sources import MediaItem, list_items
+from fakeguard.data.sources import (
+    FFPP_COMPRESSIONS,
+    FFPP_METHODS,
+    SOURCES,
+    MediaItem,
+    list_items,
+)
 from fakeguard.data.splits import assign_splits
-from fakeguard.errors import UserError
+from fakeguard.errors import SettingError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +131,39 @@ def lock_path(out: Path, i: int, n: int) -> Path:
     return out / f".prepare-{i:05d}-of-{n:05d}.lock"
 
 
-def check_settings(out: Path, settings: dict) -> None:
+def check_settings(cfg: DictConfig) -> None:
+    """Every prepare setting, before any media is listed or `out` created: one `SettingError`
+    naming it (prepare.yaml; `shard` is `parse_shard`'s, `out` is `check_out`'s)."""
+    check.whole_number("workers", cfg.workers, 0)
+    check.flag("progress", cfg.progress)
+    check.one_of("source.name", cfg.source.name, SOURCES)
+    split = cfg.source.split
+    check.split_fractions("source.split.", split.val_fraction, split.test_fraction)
+    if cfg.source.name == "ffpp":
+        check_ffpp_options(cfg.source.options)
+    check_face_settings(cfg)
+
+
+def check_ffpp_options(options: DictConfig, prefix: str = "source.options.") -> None:
+    """FF++'s choices (`source.options.compression`, `.methods`); the source checks its other
+    options (and unknown ones) when it lists the dataset."""
+    if "compression" in options:
+        check.one_of(f"{prefix}compression", options.compression, FFPP_COMPRESSIONS)
+    methods = options.get("methods")
+    if methods is None:
+        return
+    listed = isinstance(methods, Sequence) and not isinstance(methods, str)
+    chosen = list(methods) if listed else [methods]
+    unknown = [str(m) for m in chosen if m not in FFPP_METHODS]
+    if unknown:
+        shown = f"[{','.join(map(str, chosen))}]" if listed else methods
+        raise SettingError(
+            f"{prefix}methods={shown} names an unknown FF++ method ({', '.join(unknown)}): "
+            f"choose from {', '.join(FFPP_METHODS)}"
+        )
+
+
+def pin_settings(out: Path, settings: dict) -> None:
     """Record the settings in `out/prepare.json`; refuse to resume with different ones."""
     path = out / "prepare.json"
     if path.is_file():
@@ -242,6 +282,7 @@ def _progress(enabled: bool) -> Progress:
 
 def prepare(cfg: DictConfig) -> dict:
     """Run one shard of `cfg` (see configs/prepare.yaml) and merge if it was the last."""
+    check_settings(cfg)
     out = Path(cfg.out).expanduser()
     check_out(out)
     i, n = parse_shard(cfg.shard)
@@ -261,7 +302,7 @@ def prepare(cfg: DictConfig) -> dict:
     mine = [item for item in items if shard_of(item.source_id, n) == i]
     make_out(out)
     with OutputLock(lock_path(out, i, n), "prepare", out):
-        check_settings(out, pinned)
+        pin_settings(out, pinned)
         with _progress(cfg.progress) as progress:
             task = progress.add_task(f"faces, shard {i}/{n}", total=len(mine))
             progress.update(task, completed=sum(record_path(out, it).is_file() for it in mine))

@@ -13,7 +13,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.progress import Progress
 
-from fakeguard.data.extract import ExtractSettings
+from fakeguard import settings
+from fakeguard.data.extract import ExtractSettings, check_face_settings
 from fakeguard.data.faces import FaceDetector
 from fakeguard.data.manifest import write_atomically
 from fakeguard.errors import DataError, MissingFileError, UserError
@@ -117,21 +118,29 @@ def aggregate(rows: Sequence[dict], probs: Sequence[np.ndarray], strategy: str) 
     return dict(zip(scores["video_id"], scores["prob"], strict=True))
 
 
+def check_settings(cfg: DictConfig) -> None:
+    """Every predict setting, before any input is listed or checkpoint read: one
+    `SettingError` naming it (predict.yaml)."""
+    settings.number_in("threshold", cfg.threshold, 0.0, 1.0)
+    settings.one_of("aggregate", cfg.aggregate, STRATEGIES)
+    settings.whole_number("batch_size", cfg.batch_size, 1)
+    settings.device("device", cfg.device, auto=True)
+    check_face_settings(cfg)
+
+
 def predict(cfg: DictConfig) -> pd.DataFrame:
     """One row per file of `cfg.input` (every entry under a folder, media or not): P(fake) (the
     ensemble's mean over checkpoints, then the file's crops aggregated by `cfg.aggregate`),
     label at `cfg.threshold`, faces and frames used, and in `error` why a file has no score
     (or, for a scored video cut short, how many frames it had). Writes `cfg.out` (CSV)."""
-    if cfg.aggregate not in STRATEGIES:
-        raise UserError(f"aggregate={cfg.aggregate} is not one of {', '.join(STRATEGIES)}")
-    if not 0 <= cfg.threshold <= 1:
-        raise UserError(f"threshold={cfg.threshold} must lie in [0, 1]")
+    check_settings(cfg)
+    checkpoints = as_list(cfg.ckpt_path)
     out = Path(cfg.out).expanduser()
     if out.is_dir():
         raise UserError(f"out={out} is a folder; name the CSV, e.g. out={out / 'predictions.csv'}")
     entries = input_entries(cfg.input)
     device = pick_device(cfg.device)
-    ensemble = Ensemble.from_checkpoints(as_list(cfg.ckpt_path), device, cfg.batch_size)
+    ensemble = Ensemble.from_checkpoints(checkpoints, device, cfg.batch_size)
     extract = FaceDetector(**cfg.detector), ExtractSettings(**cfg.extract)
 
     rows, probs = [], []
