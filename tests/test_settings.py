@@ -91,6 +91,7 @@ def test_setting_helpers():
         ("max_samples=0", "max_samples=0 is too small: at least 1"),
         ("seed=-3", "seed=-3 is too small: at least 0"),
         ("gradcam.samples=-1", "gradcam.samples=-1 is too small: at least 0"),
+        ("device=gpu", "device=gpu is not one of cpu, cuda, cuda:<index>, auto"),
     ],
 )
 def test_evaluate_settings_are_checked(make_cfg, override, message):

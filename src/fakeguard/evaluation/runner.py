@@ -58,6 +58,7 @@ def check_settings(cfg: DictConfig) -> None:
     settings.optional_whole_number("max_samples", cfg.get("max_samples"), 1)
     settings.whole_number("seed", cfg.seed, 0)
     settings.optional_whole_number("gradcam.samples", cfg.gradcam.samples, 0)
+    settings.device("device", cfg.device, auto=True)
 
 
 def as_list(value: str | Sequence[str]) -> list[str]:
