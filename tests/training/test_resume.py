@@ -78,7 +78,7 @@ def test_random_states_survive_a_safe_checkpoint_round_trip(tmp_path):
 
     restored = RandomStates()
     restored.load_state_dict(torch.load(path, weights_only=True))
-    restored.on_train_epoch_start(None, None)
+    restored.restore()
     torch.testing.assert_close(torch.rand(3), expected[0], rtol=0, atol=0)
     assert np.array_equal(np.random.rand(3), expected[1]) and random.random() == expected[2]
 

@@ -84,9 +84,9 @@ class LastCheckpoint(ContinuingCheckpoint):
 class RandomStates(L.Callback):
     """The global torch (CPU and CUDA), NumPy and Python generators, in every checkpoint.
 
-    A resumed run restores them when its first training epoch starts, not when the checkpoint
-    loads: the sanity check and the data setup in between draw nothing the uninterrupted run
-    drew at that point.
+    A resumed run restores them when its first training epoch (or, resumed mid-epoch, its first
+    batch) starts, not when the checkpoint loads: the sanity check and the data setup in between
+    draw nothing the uninterrupted run drew at that point.
     """
 
     def __init__(self) -> None:
@@ -107,6 +107,13 @@ class RandomStates(L.Callback):
         self.pending = state_dict
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.restore()
+
+    def on_train_batch_start(self, *args: Any) -> None:
+        self.restore()  # a run resumed mid-epoch (after an interrupt) starts no epoch
+
+    def restore(self) -> None:
+        """Put the generators of the loaded checkpoint back, once."""
         if self.pending is None:
             return
         state, self.pending = self.pending, None
