@@ -67,6 +67,24 @@ def test_sigterm_saves_last_ckpt_and_says_how_to_continue(make_cfg, tmp_path):
     assert (last["epoch"], last["global_step"]) == (1, 4)  # 3 steps of epoch 0, 1 of epoch 1
 
 
+def test_a_run_stopped_mid_epoch_and_resumed_ends_where_the_straight_run_does(make_cfg, tmp_path):
+    """The resumed run trains on the batches the stopped epoch had left, in the same order,
+    with the dropout masks the straight run drew."""
+    overrides = [*SHORT, "trainer.max_epochs=3", "trainer.limit_train_batches=3"]
+    overrides += ["model.scheduler.T_max=3", "model.trainable_blocks=null"]
+    train(make_cfg("train", overrides, tmp_path / "straight"))
+    with pytest.raises(TrainingInterrupted):
+        train(make_cfg("train", overrides, tmp_path / "stopped"), [SigtermDuringEpoch1()])
+    last = tmp_path / "stopped/checkpoints/last.ckpt"
+    train(make_cfg("train", [*overrides, f"ckpt_path={last}"], tmp_path / "resumed"))
+
+    a = read_checkpoint(tmp_path / "straight/checkpoints/last.ckpt")
+    b = read_checkpoint(tmp_path / "resumed/checkpoints/last.ckpt")
+    assert (a["epoch"], a["global_step"]) == (b["epoch"], b["global_step"]) == (2, 9)
+    for name, tensor in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][name], tensor, **FLOAT32_NOISE, msg=name)
+
+
 def test_random_states_survive_a_safe_checkpoint_round_trip(tmp_path):
     torch.manual_seed(3)
     np.random.seed(3)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import albumentations as A
+import lightning as L
 import pandas as pd
 import torch
 from lightning.pytorch import LightningDataModule
@@ -113,13 +114,33 @@ class FaceDataModule(LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self.dataloader("train", train=True)
+        loader = self.dataloader("train", train=True)
+        # Lightning asks for the loader after restoring a checkpoint and, resuming mid-epoch,
+        # expects it to yield only the batches that epoch has left.
+        epoch, batches_done = resume_position(self.trainer)
+        loader.sampler.start_at(epoch, batches_done * self.batch_size)
+        return loader
 
     def val_dataloader(self) -> DataLoader:
         return self.dataloader("val")
 
     def test_dataloader(self) -> DataLoader:
         return self.dataloader("test")
+
+
+def resume_position(trainer: L.Trainer | None) -> tuple[int, int]:
+    """The epoch training (re)starts in and how many of its batches are done already: (0, 0)
+    for a new run, (e + 1, 0) after a checkpoint at the end of epoch e, (e, k) after one taken
+    by an interrupt k batches into epoch e. Under DDP a mid-epoch position is not kept (each
+    process's share of the order would shift), so that epoch restarts from its beginning."""
+    if trainer is None:
+        return 0, 0
+    epoch = trainer.fit_loop.epoch_progress.current.processed
+    done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+    started = trainer.fit_loop.epoch_progress.current.started
+    if started == epoch or trainer.world_size > 1:  # no epoch left half done
+        return epoch, 0
+    return epoch, done
 
 
 class DemoDataModule(FaceDataModule):

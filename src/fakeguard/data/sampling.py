@@ -28,9 +28,15 @@ class EpochSampler(Sampler[SeededIndex]):
         self.seed = seed
         self.weights = weights
         self.epoch = 0
+        self.skip: tuple[int, int] | None = None  # (epoch, items already trained on)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def start_at(self, epoch: int, items_done: int = 0) -> None:
+        """Resume: the next pass is `epoch`'s order without its first `items_done` items."""
+        self.epoch = epoch
+        self.skip = (epoch, items_done) if items_done else None
 
     def __len__(self) -> int:
         return self.num_samples
@@ -42,7 +48,9 @@ class EpochSampler(Sampler[SeededIndex]):
         else:
             order = torch.multinomial(self.weights, self.num_samples, True, generator=generator)
         seeds = torch.randint(0, 2**32, (self.num_samples,), generator=generator)
-        return iter(zip(order.tolist(), seeds.tolist(), strict=True))
+        items = list(zip(order.tolist(), seeds.tolist(), strict=True))
+        skip, self.skip = self.skip, None
+        return iter(items[skip[1] :] if skip and skip[0] == self.epoch else items)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

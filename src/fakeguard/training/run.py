@@ -30,6 +30,8 @@ from fakeguard.training.resume import LastCheckpoint, RandomStates, TrainingInte
 log = logging.getLogger(__name__)
 # Frozen BatchNorm layers are kept in eval mode on purpose (see Detector.train).
 warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode")
+# FaceDataModule.train_dataloader skips the batches a stopped epoch had done (resume_position).
+warnings.filterwarnings("ignore", message=r".*checkpoint that ended before the epoch ended")
 # Lightning's own use of a deprecated torch API; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
 
