@@ -24,6 +24,8 @@ class DDPProbe(L.Callback):
             world_size=trainer.world_size,
             sampler=type(sampler).__name__,
             sampler_len=len(sampler),
+            # this epoch's share of the order: dataset indices (keys are (index, seed) pairs)
+            indices=[key[0] if isinstance(key, tuple | list) else key for key in sampler],
             train_len=len(trainer.datamodule.splits["train"]),
         )
 

@@ -58,8 +58,13 @@ def test_two_process_cpu_ddp_in_a_multirun(tmp_path):
     for job in ("0", "1"):
         ranks = [json.loads((sweep / job / "probe" / f"rank{r}.json").read_text()) for r in (0, 1)]
         for seen in ranks:
-            assert seen["world_size"] == 2 and seen["sampler"] == "DistributedSampler"
+            # fakeguard's EpochSampler, split between the processes by Lightning's wrapper
+            assert seen["world_size"] == 2 and seen["sampler"] == "DistributedSamplerWrapper"
             assert seen["sampler_len"] == math.ceil(seen["train_len"] / 2)
+        # together the two shards are the whole split; only the padding is drawn twice
+        shards = [set(seen["indices"]) for seen in ranks]
+        assert shards[0] | shards[1] == set(range(ranks[0]["train_len"]))
+        assert len(shards[0] & shards[1]) <= 2 * ranks[0]["sampler_len"] - ranks[0]["train_len"]
         assert ranks[0]["metrics"] == ranks[1]["metrics"]
         assert {"val/auc", "val/loss", "val/social/auc", "val/robust_auc"} <= set(
             ranks[0]["metrics"]

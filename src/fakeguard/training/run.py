@@ -93,8 +93,9 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> float | No
     start = time.perf_counter()
     if cfg.get("ckpt_path"):
         read_checkpoint(cfg.ckpt_path)  # a missing, damaged or unsafe file: one clear error now
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+    # seed=null draws one; Lightning hands it to DDP's other processes (PL_GLOBAL_SEED), which
+    # must share it: the training order, which they split between them, comes from it.
+    L.seed_everything(cfg.get("seed"), workers=True)
     datamodule = build_datamodule(cfg)
     save_augmentation(datamodule, Path(cfg.paths.output_dir) / "checkpoints")
     module = instantiate(cfg.model, adversary=build_adversary(cfg))
