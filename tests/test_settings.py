@@ -3,7 +3,10 @@ user types it and says which values work."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from helpers import CONFIGS
 
 from fakeguard import settings
 from fakeguard.data.datamodule import DemoDataModule, FolderDataModule, identities_needed
@@ -12,6 +15,7 @@ from fakeguard.data.splits import split_of
 from fakeguard.errors import SettingError, UserError
 from fakeguard.evaluation.runner import check_settings as check_evaluate_settings
 from fakeguard.export.run import check_settings as check_export_settings
+from fakeguard.training.run import check_settings as check_train_settings
 
 
 @pytest.mark.parametrize(
@@ -121,3 +125,33 @@ def test_export_settings_are_checked_before_the_checkpoint_is_read(make_cfg, ove
     cfg = make_cfg("export", ["ckpt_path=never_read.ckpt", *overrides])
     with pytest.raises(UserError, match=f"^{message}"):
         check_export_settings(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["trainer.max_epochs=0"], "trainer.max_epochs=0 is too small: at least 1"),
+        (["seed=-1"], "seed=-1 is too small: at least 0"),
+        (["data.image_size=0"], "data.image_size=0 is too small: at least 32 px"),
+        (["model.optimizer.lr=-1"], "model.optimizer.lr=-1 must lie in (0, inf)"),
+        (["model.trainable_blocks=-2"], "model.trainable_blocks=-2 is too small: at least 0"),
+        (["model.gradient_clip_val=0"], "model.gradient_clip_val=0 must lie in (0, inf)"),
+        (["attack=pgd", "attack.eps=-0.1"], "attack.eps=-0.1 must lie in [0, 1]"),
+        (["attack=pgd", "attack.steps=0"], "attack.steps=0 is too small: at least 1"),
+        (["attack=pgd", "attack.step_size=0"], "attack.step_size=0 must lie in (0, 1]"),
+        (
+            ["attack=pgd", "attack.adversary.loss_weights.pgd=-1"],
+            "attack.adversary.loss_weights.pgd=-1 must lie in [0, inf]",
+        ),
+    ],
+)
+def test_train_settings_are_checked(make_cfg, overrides, message):
+    with pytest.raises(SettingError, match=f"^{re.escape(message)}$"):
+        check_train_settings(make_cfg("train", overrides))
+
+
+@pytest.mark.parametrize(
+    "experiment", sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+)
+def test_every_experiments_train_settings_pass(make_cfg, experiment):
+    check_train_settings(make_cfg("train", [f"experiment={experiment}"]))

@@ -48,6 +48,34 @@ def check_selection_uses_validation(callbacks: list[Any]) -> None:
                 )
 
 
+def check_settings(cfg: DictConfig) -> None:
+    """train.yaml's numeric settings, before any work (the data's are checked when the
+    DataModule is built, the face-extraction ones by prepare)."""
+    if cfg.get("seed") is not None:
+        settings.whole_number("seed", cfg.seed, 0)
+    settings.whole_number("trainer.max_epochs", cfg.trainer.max_epochs, 1)
+    if "image_size" in cfg.data:  # the augmentation is built first and would fail unclearly
+        settings.image_size("data.image_size", cfg.data.image_size)
+    model = cfg.model
+    if model.get("optimizer") and "lr" in model.optimizer:
+        settings.positive_number("model.optimizer.lr", model.optimizer.lr)
+    if model.get("trainable_blocks") is not None:
+        settings.whole_number("model.trainable_blocks", model.trainable_blocks, 0)
+    if model.get("gradient_clip_val") is not None:
+        settings.positive_number("model.gradient_clip_val", model.gradient_clip_val)
+    settings.whole_number("model.max_bad_steps", model.get("max_bad_steps", 1), 1)
+    attack = cfg.get("attack") or {}
+    if "eps" in attack:
+        settings.number_in("attack.eps", attack.eps, 0, 1)
+    if "step_size" in attack:
+        settings.number_in("attack.step_size", attack.step_size, 0, 1, low_open=True)
+    if "steps" in attack:
+        settings.whole_number("attack.steps", attack.steps, 1)
+    weights = (attack.get("adversary") or {}).get("loss_weights") or {}
+    for term, weight in weights.items():
+        settings.number_in(f"attack.adversary.loss_weights.{term}", weight, 0, float("inf"))
+
+
 def build_adversary(cfg: DictConfig) -> Any:
     """The configured attackers (`attack=...`), or None for clean training."""
     adversary = (cfg.get("attack") or {}).get("adversary")
@@ -63,8 +91,6 @@ def build_adversary(cfg: DictConfig) -> Any:
 def build_datamodule(cfg: DictConfig) -> FaceDataModule:
     """The configured data (`data=...`) with its training augmentation (`augment=...`)."""
     augment = cfg.get("augment") or {}
-    if "image_size" in cfg.data:  # the augmentation is built first and would fail unclearly
-        settings.image_size("data.image_size", cfg.data.image_size)
     return instantiate(
         cfg.data,
         train_transform=instantiate(augment.get("pipeline")),
@@ -91,6 +117,7 @@ def train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback] = ()) -> float 
 
 def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> float | None:
     start = time.perf_counter()
+    check_settings(cfg)
     if cfg.get("ckpt_path"):
         read_checkpoint(cfg.ckpt_path)  # a missing, damaged or unsafe file: one clear error now
     # seed=null draws one; Lightning hands it to DDP's other processes (PL_GLOBAL_SEED), which
