@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from omegaconf import ListConfig, OmegaConf
+
 from fakeguard.errors import SettingError
 
 # The smallest image a detector takes: the backbones reduce by 32 (one cell of their feature
@@ -137,3 +139,15 @@ def split_fractions(prefix: str, val_fraction: Any, test_fraction: Any) -> tuple
             "the rest is the training split"
         )
     return val, test
+
+
+def as_list(
+    value: Any, name: str = "ckpt_path", what: str = "checkpoint", example: str = "[a.ckpt,b.ckpt]"
+) -> list[str]:
+    """One value or a list of them (as Hydra passes `name=[a,b]`) -> a non-empty list of str."""
+    if isinstance(value, ListConfig):
+        value = OmegaConf.to_container(value)
+    items = [value] if isinstance(value, str) else list(value or [])
+    if not items:
+        raise SettingError(f"{name} is empty: give one {what} or a list {example}")
+    return [str(item) for item in items]

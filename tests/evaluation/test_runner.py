@@ -20,11 +20,11 @@ from hydra.core.global_hydra import GlobalHydra
 
 from fakeguard.data.datamodule import DemoDataModule
 from fakeguard.errors import UserError
-from fakeguard.evaluation.inputs import to_tensor
 from fakeguard.evaluation.markdown import title
 from fakeguard.evaluation.runner import check_split, checkpoint_names, evaluate
 from fakeguard.models.detectors import Detector
 from fakeguard.models.weights import IncompatibleCheckpointError
+from fakeguard.scoring.inputs import to_tensor
 from fakeguard.training.run import train
 
 DEMO_DATA = ["data.num_identities=40"]  # the training run's samples (size from the checkpoint)

@@ -13,8 +13,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from fakeguard.attacks.pgd import PGD
-from fakeguard.evaluation.metrics import binary_metrics
 from fakeguard.models.checkpoint import load_detector
+from fakeguard.scoring.metrics import binary_metrics
 from fakeguard.training.run import train
 
 EPS = (2, 4, 8)  # PGD-10 budgets in grey levels (/255), steps of eps/4

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fakeguard.evaluation.metrics import binary_metrics, drop_summary
-from fakeguard.evaluation.video import STRATEGIES, video_scores
+from fakeguard.scoring.metrics import binary_metrics, drop_summary
+from fakeguard.scoring.video import STRATEGIES, video_scores
 
 COLUMNS = ["checkpoint", "track", "level", "metric", "value"]
 

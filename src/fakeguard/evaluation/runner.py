@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -21,9 +21,9 @@ from fakeguard import settings
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.splits import SPLITS
+from fakeguard.devices import pick_device
 from fakeguard.errors import DataError, UserError
 from fakeguard.evaluation import attacks, gradcam
-from fakeguard.evaluation.inputs import missing_crops, source_images
 from fakeguard.evaluation.markdown import ReportInfo, markdown_report, metric_rows
 from fakeguard.evaluation.plots import auc_bars, roc_plot, safe_name
 from fakeguard.evaluation.report import print_table, write_json
@@ -31,10 +31,11 @@ from fakeguard.evaluation.results import has_videos, results_table
 from fakeguard.evaluation.scoring import Candidate, Scores, TrackInputs, score
 from fakeguard.evaluation.tracks import EvalTrack, parse_track, parse_tracks
 from fakeguard.instantiate import instantiate_group
+from fakeguard.loggers import log_evaluation
 from fakeguard.models.checkpoint import load_detector
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
-from fakeguard.training.loggers import log_evaluation
+from fakeguard.scoring.inputs import missing_crops, source_images
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +62,10 @@ def check_settings(cfg: DictConfig) -> None:
     settings.device("device", cfg.device, auto=True)
 
 
-def as_list(value: str | Sequence[str]) -> list[str]:
-    if isinstance(value, ListConfig):
-        value = OmegaConf.to_container(value)
-    items = [value] if isinstance(value, str) else list(value)
-    if not items:
-        raise UserError("ckpt_path is empty: give one checkpoint or a list [a.ckpt,b.ckpt]")
-    return [str(item) for item in items]
-
-
 def checkpoint_names(paths: Sequence[str], names: Sequence[str] | None) -> list[str]:
     """Column labels: `names` if given, else each run's folder (or the file's stem), unique."""
     if names is not None:
-        names = as_list(names)
+        names = settings.as_list(names, "ckpt_names", "name", "[a,b]")
         if len(names) != len(paths) or len(set(names)) != len(names):
             raise UserError(f"ckpt_names needs {len(paths)} distinct names, got {names}")
         return names
@@ -102,12 +94,6 @@ def load_candidates(
         source = attacker if shared is not None else ("own" if own is not None else "")
         candidates.append(Candidate(name, path, detector, shared or own, source))
     return candidates
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def split_samples(
@@ -144,7 +130,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     results.json, results.csv, predictions.csv, report.md and plots to the run folder."""
     split = check_split(cfg.split, cfg.get("allow_train_split", False))
     check_settings(cfg)
-    paths = as_list(cfg.ckpt_path)
+    paths = settings.as_list(cfg.ckpt_path)
     try:
         tracks = parse_tracks(cfg.tracks.names)
         panels = panel_track(tracks, cfg.gradcam.track)

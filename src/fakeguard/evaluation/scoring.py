@@ -23,10 +23,11 @@ from rich.progress import Progress
 from fakeguard.attacks.unet import UNetAttacker
 from fakeguard.data.samples import FaceSample
 from fakeguard.evaluation.attacks import Attack, UNetAttack, pinned_attack
-from fakeguard.evaluation.inputs import digests, recompress, source_images, to_tensor
 from fakeguard.evaluation.tracks import EvalTrack
 from fakeguard.models.detectors import Detector
 from fakeguard.robustness.degrade import DegradedSamples
+from fakeguard.scoring.inputs import digests, recompress, source_images, to_tensor
+from fakeguard.scoring.predict import p_fake
 
 PARTS = ("read", "codec", "resize", "attack", "model")
 
@@ -128,11 +129,6 @@ class TrackInputs:
         return x
 
 
-@torch.no_grad()
-def probabilities(detector: Detector, x: torch.Tensor) -> np.ndarray:
-    return torch.sigmoid(detector(x).float().flatten()).cpu().numpy()
-
-
 def score(
     candidates: Sequence[Candidate],
     tracks: Sequence[EvalTrack],
@@ -203,7 +199,7 @@ def _score_batch(
     for candidate in candidates:
         x = inputs(track, candidate, [images[i] for i in keep], labels, number)
         with inputs.timings.part(track.name, "model"):
-            prob = probabilities(candidate.detector, x)
+            prob = p_fake(candidate.detector, x)
         frame = _rows(candidate.name, track.name, kept, [ids[i] for i in keep], prob)
         rows.append(frame.assign(digest=digests(x)))
     return rows, len(batch) - len(keep)

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from fakeguard.evaluation.inputs import to_tensor
 from fakeguard.models.checkpoint import load_detector
 from fakeguard.models.detectors import Detector
+from fakeguard.scoring.predict import p_fake_of_crops
 
 
 class Ensemble:
@@ -34,14 +34,9 @@ class Ensemble:
     ) -> Ensemble:
         return cls([load_detector(p) for p in paths], device, batch_size)
 
-    @torch.inference_mode()
     def predict(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """uint8 RGB face crops (any sizes) -> P(fake) per crop, float64."""
-        total = np.zeros(len(crops), dtype=np.float64)
-        for detector in self.detectors:
-            size = detector.spec["img_size"]
-            for start in range(0, len(crops), self.batch_size):
-                x = to_tensor(crops[start : start + self.batch_size], size).to(self.device)
-                probs = torch.sigmoid(detector(x).float()).cpu().numpy()
-                total[start : start + len(probs)] += probs
-        return total / len(self.detectors)
+        each = [
+            p_fake_of_crops(d, crops, d.spec["img_size"], self.batch_size) for d in self.detectors
+        ]
+        return np.mean(each, axis=0)

@@ -17,12 +17,12 @@ from fakeguard import settings
 from fakeguard.data.extract import ExtractSettings, check_face_settings
 from fakeguard.data.faces import FaceDetector
 from fakeguard.data.manifest import write_atomically
+from fakeguard.devices import pick_device
 from fakeguard.errors import DataError, MissingFileError, UserError
 from fakeguard.evaluation.report import print_metrics
-from fakeguard.evaluation.runner import as_list, pick_device
-from fakeguard.evaluation.video import STRATEGIES, video_scores
 from fakeguard.inference.ensemble import Ensemble
 from fakeguard.inference.faces import FileFaces, file_faces, is_media
+from fakeguard.scoring.video import STRATEGIES, video_scores
 
 log = logging.getLogger(__name__)
 COLUMNS = ["path", "prob_fake", "label", "faces", "frames", "frames_sampled", "error"]
@@ -134,7 +134,7 @@ def predict(cfg: DictConfig) -> pd.DataFrame:
     label at `cfg.threshold`, faces and frames used, and in `error` why a file has no score
     (or, for a scored video cut short, how many frames it had). Writes `cfg.out` (CSV)."""
     check_settings(cfg)
-    checkpoints = as_list(cfg.ckpt_path)
+    checkpoints = settings.as_list(cfg.ckpt_path)
     out = Path(cfg.out).expanduser()
     if out.is_dir():
         raise UserError(f"out={out} is a folder; name the CSV, e.g. out={out / 'predictions.csv'}")

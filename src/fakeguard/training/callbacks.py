@@ -15,15 +15,15 @@ from rich.console import Console
 from rich.table import Table
 
 from fakeguard.data.samples import FaceSample
-from fakeguard.evaluation.inputs import to_tensor
-
-# paired_drop is re-exported: it lived here first.
-from fakeguard.evaluation.metrics import binary_metrics, drop_summary, paired_drop  # noqa: F401
 from fakeguard.evaluation.plots import roc_plot
 from fakeguard.evaluation.tracks import per_epoch_tracks
+from fakeguard.loggers import log_images, log_table
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
-from fakeguard.training.loggers import log_images, log_table
+
+# paired_drop is re-exported: it lived here first.
+from fakeguard.scoring.metrics import binary_metrics, drop_summary, paired_drop  # noqa: F401
+from fakeguard.scoring.predict import p_fake_of_crops
 
 log = logging.getLogger(__name__)
 # logged name -> binary_metrics key
@@ -153,7 +153,7 @@ class RobustnessCallback(L.Callback):
             return {}
         labels = np.array([samples[i].label for i in usable], dtype=np.float64)
         probs = {
-            name: self._predict(model, [found[i] for i in usable], image_size)
+            name: p_fake_of_crops(model, [found[i] for i in usable], image_size, self.batch_size)
             for name, found in images.items()
         }
         if clean is not None:
@@ -178,17 +178,6 @@ class RobustnessCallback(L.Callback):
             rng = np.random.default_rng(self.seed)
             ids = sorted(rng.choice(len(samples), self.max_samples, replace=False).tolist())
         return [samples[i] for i in ids], ids
-
-    @torch.inference_mode()
-    def _predict(
-        self, model: torch.nn.Module, images: list[np.ndarray], image_size: int
-    ) -> np.ndarray:
-        device = next(model.parameters()).device
-        probs = []
-        for start in range(0, len(images), self.batch_size):
-            x = to_tensor(images[start : start + self.batch_size], image_size).to(device)
-            probs.append(torch.sigmoid(model(x).float().flatten()).cpu().numpy())
-        return np.concatenate(probs)
 
     def _print(self, epoch: int, results: dict[str, dict[str, float]]) -> None:
         table = Table(title=f"robustness suite {SUITE_VERSION}, epoch {epoch}")

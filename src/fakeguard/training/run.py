@@ -22,9 +22,9 @@ from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.errors import UserError
 from fakeguard.evaluation.report import print_metrics, write_json
 from fakeguard.instantiate import instantiate_group
+from fakeguard.loggers import log_config
 from fakeguard.models.checkpoint import read_checkpoint
 from fakeguard.training.distributed import ddp_job
-from fakeguard.training.loggers import log_config
 from fakeguard.training.resume import LastCheckpoint, RandomStates, TrainingInterrupted
 
 log = logging.getLogger(__name__)

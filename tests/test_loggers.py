@@ -12,8 +12,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fakeguard.errors import UserError
 from fakeguard.evaluation.runner import evaluate
+from fakeguard.loggers import wandb_offline
 from fakeguard.models.detectors import Detector
-from fakeguard.training.loggers import wandb_offline
 from fakeguard.training.run import train
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from fakeguard.evaluation.metrics import binary_metrics, drop_summary, paired_drop
+from fakeguard.scoring.metrics import binary_metrics, drop_summary, paired_drop
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fakeguard.evaluation.video import confident_mean, video_scores
+from fakeguard.scoring.video import confident_mean, video_scores
 
 
 def test_confident_mean_uses_the_confident_fake_frames_when_enough_agree():
