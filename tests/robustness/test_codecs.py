@@ -17,6 +17,7 @@ from skimage import data
 from fakeguard.robustness import codecs
 from fakeguard.robustness.codecs import (
     CodecUnavailableError,
+    as_rgb_uint8,
     h264_decode,
     h264_encode,
     h264_frames,
@@ -25,7 +26,6 @@ from fakeguard.robustness.codecs import (
     jpeg_encode,
     psnr,
     resize_down_up,
-    to_rgb_uint8,
     webp,
 )
 
@@ -152,15 +152,15 @@ def test_missing_encoders_raise_instead_of_falling_back(monkeypatch, astronaut):
         webp(astronaut, 50)
 
 
-def test_to_rgb_uint8_accepts_grey_rgba_and_16_bit():
-    grey = to_rgb_uint8(np.full((4, 5), 77, np.uint8))
+def test_as_rgb_uint8_accepts_grey_rgba_and_16_bit():
+    grey = as_rgb_uint8(np.full((4, 5), 77, np.uint8))
     assert grey.shape == (4, 5, 3) and (grey == 77).all()
-    assert to_rgb_uint8(np.full((4, 5, 1), 9, np.uint8)).shape == (4, 5, 3)
+    assert as_rgb_uint8(np.full((4, 5, 1), 9, np.uint8)).shape == (4, 5, 3)
     rgba = np.zeros((4, 5, 4), np.uint8)
     rgba[..., 0], rgba[..., 3] = 200, 10
-    rgb = to_rgb_uint8(rgba)
+    rgb = as_rgb_uint8(rgba)
     assert rgb.shape == (4, 5, 3) and (rgb[..., 0] == 200).all() and (rgb[..., 1:] == 0).all()
-    deep = to_rgb_uint8(np.array([[[0, 257 * 100, 65535]]], np.uint16))
+    deep = as_rgb_uint8(np.array([[[0, 257 * 100, 65535]]], np.uint16))
     assert deep.dtype == np.uint8 and deep.tolist() == [[[0, 100, 255]]]
 
 
@@ -172,9 +172,9 @@ def test_to_rgb_uint8_accepts_grey_rgba_and_16_bit():
         (np.zeros((0, 4, 3), np.uint8), "empty"),
     ],
 )
-def test_to_rgb_uint8_refuses_unsupported_input(bad, message):
+def test_as_rgb_uint8_refuses_unsupported_input(bad, message):
     with pytest.raises(ValueError, match=message):
-        to_rgb_uint8(bad)
+        as_rgb_uint8(bad)
 
 
 def test_resize_down_up_keeps_size_but_loses_detail(astronaut):

@@ -16,8 +16,9 @@ class ImageReadError(ValueError):
     """An image file that cannot be decoded."""
 
 
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Any OpenCV-decoded array (grey, BGR, BGRA; 8 or 16 bit) -> uint8 RGB HWC."""
+def bgr_to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Any OpenCV-decoded array, in OpenCV's BGR order (grey, BGR, BGRA; 8 or 16 bit) -> uint8
+    RGB HWC. Arrays already in RGB order go through `fakeguard.robustness.codecs.as_rgb_uint8`."""
     if image.dtype == np.uint16:
         image = (image.astype(np.float32) / 257.0).round().astype(np.uint8)
     elif image.dtype != np.uint8:
@@ -35,7 +36,7 @@ def read_rgb(path: str | Path) -> np.ndarray:
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise ImageReadError(f"cannot decode image {path}")
-    return to_rgb_uint8(image)
+    return bgr_to_rgb_uint8(image)
 
 
 def why_unusable(path: Path) -> str | None:

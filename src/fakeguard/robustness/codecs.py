@@ -24,11 +24,11 @@ class CodecUnavailableError(RuntimeError):
     """An encoder this degradation needs (libx264, WebP) is not built into the installed libs."""
 
 
-def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     """Grey, HxWx1, RGB or RGBA (alpha dropped), 8 or 16 bit -> a new uint8 RGB HWC array.
 
-    Unlike `fakeguard.data.images.to_rgb_uint8`, which takes OpenCV's BGR order, the channels
-    here are already RGB.
+    The channels are already in RGB order and stay so; an array OpenCV decoded (BGR) goes
+    through `fakeguard.data.images.bgr_to_rgb_uint8` instead.
     """
     if not isinstance(image, np.ndarray):
         raise ValueError(f"expected a numpy array, got {type(image).__name__}")
@@ -50,9 +50,14 @@ def to_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3].copy()  # C-contiguous, and never aliases the caller's array
 
 
+# TODO(issue 14): the one name `robustness.suite` and `scoring.inputs` still call; drop it once
+# they call `as_rgb_uint8`.
+to_rgb_uint8 = as_rgb_uint8
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB of two same-shaped uint8 images; inf if identical."""
-    a, b = to_rgb_uint8(a), to_rgb_uint8(b)
+    a, b = as_rgb_uint8(a), as_rgb_uint8(b)
     if a.shape != b.shape:
         raise ValueError(f"images differ in shape: {a.shape} vs {b.shape}")
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
@@ -71,7 +76,7 @@ def _decode_pillow(data: bytes) -> np.ndarray:
 
 def _pillow_encode(image: np.ndarray, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(to_rgb_uint8(image)).save(buffer, fmt, **options)
+    Image.fromarray(as_rgb_uint8(image)).save(buffer, fmt, **options)
     return buffer.getvalue()
 
 
@@ -104,7 +109,7 @@ def resize_down_up(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """Downscale to width x height (area averaging), then upscale back (bilinear)."""
     if width < 1 or height < 1:
         raise ValueError(f"target size must be positive, got {width}x{height}")
-    rgb = to_rgb_uint8(image)
+    rgb = as_rgb_uint8(image)
     small = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
 
@@ -122,7 +127,7 @@ def _checked(frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     """Frames as uint8 RGB, checked to be non-empty, of one size, and at least 2x2."""
     size = None
     for frame in frames:
-        rgb = to_rgb_uint8(frame)
+        rgb = as_rgb_uint8(frame)
         if size is None:
             size = rgb.shape[:2]
             if min(size) < 2:
