@@ -7,7 +7,7 @@ from skimage import data
 from fakeguard.data.faces import (
     Face,
     FaceDetector,
-    assign_tracks,
+    assign_face_tracks,
     crop_box,
     detector_scale,
     keep_main_face,
@@ -71,13 +71,13 @@ def _face(x: float, y: float, size: float = 50) -> Face:
     return Face(np.array([x, y, x + size, y + size], np.float32), np.zeros((5, 2)), 0.99)
 
 
-def test_tracks_follow_each_face_across_frames_by_overlap():
+def test_face_tracks_follow_each_face_across_frames_by_overlap():
     frames = [
         [_face(0, 0), _face(200, 0)],
         [_face(205, 2), _face(4, 3)],  # the same two faces, listed in the other order
         [_face(400, 400)],  # a new face
     ]
-    assert assign_tracks(frames) == [[0, 1], [1, 0], [2]]
+    assert assign_face_tracks(frames) == [[0, 1], [1, 0], [2]]
 
 
 def test_largest_keeps_the_videos_main_face_not_a_bigger_face_seen_once():
@@ -85,6 +85,6 @@ def test_largest_keeps_the_videos_main_face_not_a_bigger_face_seen_once():
     frames = [[f] for f in presenter]
     frames[2] = [_face(150, 90, 170), presenter[2]]  # a bigger face on a screen, one frame
     frames[4] = [_face(150, 90, 170)]  # the presenter missed: fall back to the largest
-    faces, tracks = keep_main_face(frames, assign_tracks(frames))
+    faces, face_tracks = keep_main_face(frames, assign_face_tracks(frames))
     assert [f[0].box[0] for f in faces] == [700, 700, 700, 700, 150]
-    assert [t[0] for t in tracks] == [0, 0, 0, 0, 1]
+    assert [t[0] for t in face_tracks] == [0, 0, 0, 0, 1]

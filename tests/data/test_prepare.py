@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from helpers import ROOT, SHARED_DATA, face_image, user_error, write_face_video
 
 from fakeguard.data import extract
 from fakeguard.data.lock import LockedError, OutputLock
+from fakeguard.data.manifest import read_manifest
 from fakeguard.data.prepare import check_settings, lock_path, parse_shard, prepare
 from fakeguard.errors import UserError
 
@@ -154,6 +156,26 @@ def test_two_shards_and_their_merge_give_the_same_manifest_as_one_run(
         pd.testing.assert_frame_equal(read(out / name), read(prepared / name))
 
 
+def test_faces_prepared_when_the_face_track_column_was_called_track_still_serve(
+    prepared, media_root, tmp_path, make_cfg
+):
+    """Records (a preparation resumed) and manifests that name the column `track`."""
+    expected = pd.read_parquet(prepared / "manifest.parquet")
+    out = tmp_path / "faces"
+    shutil.copytree(prepared, out)
+    (out / "manifest.parquet").unlink()
+    shutil.rmtree(out / "parts")
+    for path in (out / "records").rglob("*.json"):
+        record = json.loads(path.read_text())
+        for row in record["rows"]:
+            row["track"] = row.pop("face_track")
+        path.write_text(json.dumps(record))
+    run_prepare(make_cfg, media_root, out)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "manifest.parquet"), expected)
+    expected.rename(columns={"face_track": "track"}).to_parquet(tmp_path / "old.parquet")
+    pd.testing.assert_frame_equal(read_manifest(tmp_path / "old.parquet"), expected)
+
+
 def test_resuming_with_other_settings_is_refused(prepared, media_root, make_cfg):
     with pytest.raises(UserError, match="other settings"):
         run_prepare(make_cfg, media_root, prepared, "extract.margin=0.5")
@@ -223,7 +245,7 @@ def test_every_sources_default_settings_pass(source, make_cfg):
     check_settings(make_cfg("prepare", [f"source={source}", "root=r", "out=o"]))
 
 
-def test_all_faces_mode_keeps_every_face_with_a_track(tmp_path, make_cfg):
+def test_all_faces_mode_keeps_every_face_with_a_face_track(tmp_path, make_cfg):
     root = tmp_path / "media"
     (root / "real").mkdir(parents=True), (root / "fake").mkdir()
     face = face_image(128)
@@ -234,7 +256,7 @@ def test_all_faces_mode_keeps_every_face_with_a_track(tmp_path, make_cfg):
     run_prepare(make_cfg, root, tmp_path / "faces", "extract.keep=all")
     manifest = pd.read_parquet(tmp_path / "faces" / "manifest.parquet")
     two = manifest[manifest["video_id"] == "real/two"]
-    assert two["face"].tolist() == [0, 1] and two["track"].tolist() == [0, 1]
+    assert two["face"].tolist() == [0, 1] and two["face_track"].tolist() == [0, 1]
 
 
 def test_the_command_line_prepares_and_reports_typos(media_root, tmp_path):

@@ -23,7 +23,7 @@ from fakeguard import settings as check
 from fakeguard.data.faces import (
     Face,
     FaceDetector,
-    assign_tracks,
+    assign_face_tracks,
     check_detector_settings,
     crop_box,
     keep_main_face,
@@ -44,7 +44,7 @@ class ExtractSettings:
     frames: int = 32
     margin: float = 0.3
     keep: str = "largest"
-    track_iou: float = 0.3
+    track_iou: float = 0.3  # the IoU with a face track's last box that continues it
     reuse_source_boxes: bool = False
 
     def __post_init__(self) -> None:
@@ -148,14 +148,14 @@ def extract_item(
     indices = sorted(media.frames)
     frames = [media.frames[i] for i in indices]
     detected = detector.detect(frames) if reused is None else [reused.get(i, []) for i in indices]
-    detected, tracks = pick_faces(detected, settings)
+    detected, face_tracks = pick_faces(detected, settings)
     rows, failures = [], list(media.failures)
-    for index, frame, faces, ids in zip(indices, frames, detected, tracks, strict=True):
+    for index, frame, faces, ids in zip(indices, frames, detected, face_tracks, strict=True):
         if not faces:
             failures.append(failure(item, _no_face_reason(detector, frame), index))
-        for face_index, (face, track) in enumerate(zip(faces, ids, strict=True)):
+        for face_index, (face, face_track) in enumerate(zip(faces, ids, strict=True)):
             rows.append(
-                _crop_row(item, media, frame, index, face_index, face, track, settings, out)
+                _crop_row(item, media, frame, index, face_index, face, face_track, settings, out)
             )
             if reused is not None:
                 rows[-1]["boxes_from"] = item.original
@@ -167,12 +167,12 @@ def extract_item(
 def pick_faces(
     detected: Sequence[Sequence[Face]], settings: ExtractSettings
 ) -> tuple[list[list[Face]], list[list[int]]]:
-    """Track ids for each frame's faces; with keep=largest, only the main face track's.
-    Shared with `fakeguard.predict`, so inference crops the faces preparation would."""
-    tracks = assign_tracks(detected, settings.track_iou)
+    """Each frame's faces with their face track ids; with keep=largest, only the main face
+    track's. Shared with `fakeguard.predict`, so inference crops the faces preparation would."""
+    face_tracks = assign_face_tracks(detected, settings.track_iou)
     if settings.keep == "largest":
-        return keep_main_face(detected, tracks)
-    return [list(faces) for faces in detected], tracks
+        return keep_main_face(detected, face_tracks)
+    return [list(faces) for faces in detected], face_tracks
 
 
 def _no_face_reason(detector: FaceDetector, frame: np.ndarray) -> str:
@@ -189,7 +189,7 @@ def _crop_row(
     index: int,
     face_index: int,
     face: Face,
-    track: int,
+    face_track: int,
     settings: ExtractSettings,
     out: Path,
 ) -> dict:
@@ -210,7 +210,7 @@ def _crop_row(
         "media": item.path,
         "frame": index,
         "face": face_index,
-        "track": track,
+        "face_track": face_track,
         "frame_count": media.frame_count,
         "frame_height": h,
         "frame_width": w,

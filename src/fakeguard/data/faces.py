@@ -1,4 +1,4 @@
-"""Face detection with facenet-pytorch's MTCNN: boxes, 5 landmarks, crops and tracks."""
+"""Face detection with facenet-pytorch's MTCNN: boxes, 5 landmarks, crops and face tracks."""
 
 from __future__ import annotations
 
@@ -182,13 +182,13 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
-def assign_tracks(
+def assign_face_tracks(
     faces_per_frame: Sequence[Sequence[Face]], min_iou: float = 0.3
 ) -> list[list[int]]:
-    """A track id for every face: greedy IoU matching of each frame's faces (largest first)
-    against each track's latest box. A face that overlaps no track starts a new one."""
+    """A face track id for every face: greedy IoU matching of each frame's faces (largest
+    first) against each face track's latest box. A face that overlaps none starts a new one."""
     last_box: dict[int, np.ndarray] = {}
-    tracks: list[list[int]] = []
+    face_tracks: list[list[int]] = []
     for faces in faces_per_frame:
         free = set(last_box)
         ids = []
@@ -199,27 +199,27 @@ def assign_tracks(
             free.discard(best)
             last_box[best] = face.box
             ids.append(best)
-        tracks.append(ids)
-    return tracks
+        face_tracks.append(ids)
+    return face_tracks
 
 
 def keep_main_face(
-    faces_per_frame: Sequence[Sequence[Face]], tracks: Sequence[Sequence[int]]
+    faces_per_frame: Sequence[Sequence[Face]], face_tracks: Sequence[Sequence[int]]
 ) -> tuple[list[list[Face]], list[list[int]]]:
-    """One face per frame: the video's main face, i.e. the track with the largest total area
-    over all frames, or the frame's largest face where that track was not detected.
+    """One face per frame: the video's main face, i.e. the face track with the largest total
+    area over all frames, or the frame's largest face where that face track was not detected.
 
     Per-frame "largest" would jump to whoever is biggest in each frame, e.g. a face on a TV
     screen behind a news presenter that MTCNN finds in a few frames only.
     """
     area: dict[int, float] = {}
-    for faces, ids in zip(faces_per_frame, tracks, strict=True):
-        for face, track in zip(faces, ids, strict=True):
-            area[track] = area.get(track, 0.0) + face.area
+    for faces, ids in zip(faces_per_frame, face_tracks, strict=True):
+        for face, face_track in zip(faces, ids, strict=True):
+            area[face_track] = area.get(face_track, 0.0) + face.area
     main = max(area, key=area.get, default=None)
-    kept_faces, kept_tracks = [], []
-    for faces, ids in zip(faces_per_frame, tracks, strict=True):
+    kept_faces, kept_face_tracks = [], []
+    for faces, ids in zip(faces_per_frame, face_tracks, strict=True):
         j = ids.index(main) if main in ids else 0
         kept_faces.append(list(faces[j : j + 1]))
-        kept_tracks.append(list(ids[j : j + 1]))
-    return kept_faces, kept_tracks
+        kept_face_tracks.append(list(ids[j : j + 1]))
+    return kept_faces, kept_face_tracks

@@ -16,6 +16,8 @@ from fakeguard.errors import DataError
 # Every manifest has these columns, in this order. Boxes are in frame pixels (x1, y1, x2, y2);
 # `landmarks` holds the 5 MTCNN points as 10 numbers (x, y, ...) in crop pixels, so
 # frame coordinates are landmarks + crop_box[:2]. `path` is relative to the manifest.
+# `face_track` numbers the faces of one video that IoU matching links across frames (not a
+# robustness suite track).
 COLUMNS = (
     "path",
     "label",
@@ -29,7 +31,7 @@ COLUMNS = (
     "media",
     "frame",
     "face",
-    "track",
+    "face_track",
     "frame_count",
     "frame_height",
     "frame_width",
@@ -41,6 +43,11 @@ COLUMNS = (
 )
 FAILURE_COLUMNS = ("dataset", "video_id", "media", "frame", "reason")
 ROW_ORDER = ["video_id", "frame", "face"]
+# Manifests prepared before `face_track` got its name call the column `track`, and so do the
+# records and parts of a preparation started then. They are renamed on reading, here only
+# (`read_manifest` and `manifest_frame`, which every record and part goes through), so prepared
+# datasets stay usable and such a preparation resumes.
+RENAMED = {"track": "face_track"}
 
 
 def _read_umask() -> int:
@@ -82,8 +89,14 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 def manifest_frame(rows: Sequence[dict]) -> pd.DataFrame:
     """Rows (dicts with every column) -> a manifest DataFrame in canonical order."""
-    frame = pd.DataFrame(list(rows), columns=list(COLUMNS))
-    frame = frame.astype({"label": "int64", "frame": "int64", "face": "int64", "track": "int64"})
+    rows = [
+        row if RENAMED.keys().isdisjoint(row) else {RENAMED.get(k, k): v for k, v in row.items()}
+        for row in rows
+    ]
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame = frame.astype(
+        {"label": "int64", "frame": "int64", "face": "int64", "face_track": "int64"}
+    )
     return frame.sort_values(ROW_ORDER, kind="stable").reset_index(drop=True)
 
 
@@ -108,7 +121,7 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
             f"manifest not found: {path}. Make one with "
             "`python -m fakeguard.prepare source=... root=... out=...`"
         )
-    manifest = pd.read_parquet(path)
+    manifest = pd.read_parquet(path).rename(columns=RENAMED)
     missing = [c for c in ("path", "label", "source_id", "split") if c not in manifest.columns]
     if missing:
         raise DataError(f"{path} is not a fakeguard manifest: no column(s) {missing}")
