@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from helpers import TINY_DEMO
 
-from fakeguard.training.callbacks import RobustnessCallback, paired_drop
+from fakeguard.scoring.metrics import paired_drop
+from fakeguard.training.callbacks import RobustnessCallback
 from fakeguard.training.run import train
 
 
@@ -21,7 +22,7 @@ def test_the_demo_logs_every_track_of_tracks_fast_each_epoch(make_cfg, tmp_path)
             "auc",
             "acc",
             "ap",
-            "logloss",
+            "log_loss",
             "brier",
             "sn34",
             "auc_ratio",

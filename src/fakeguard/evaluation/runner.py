@@ -35,7 +35,8 @@ from fakeguard.loggers import log_evaluation
 from fakeguard.models.checkpoint import load_detector
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
-from fakeguard.scoring.inputs import missing_crops, source_images
+from fakeguard.scoring.inputs import source_images
+from fakeguard.scoring.samples import samples_to_score
 
 log = logging.getLogger(__name__)
 
@@ -102,17 +103,10 @@ def split_samples(
     """The split's samples with a crop file (or a seeded subset of `max_samples`), their
     places in the split, and the crop files that are missing."""
     datamodule.setup()
-    samples = datamodule.splits[split]
-    missing = set(missing_crops(samples))
-    if missing:
-        log.warning("%d crop files of split %s are missing; they are skipped", len(missing), split)
-    ids = [i for i in range(len(samples)) if i not in missing]
-    if max_samples is not None and len(ids) > max_samples:
-        chosen = np.random.default_rng(seed).choice(len(ids), max_samples, replace=False)
-        ids = [ids[i] for i in sorted(chosen.tolist())]
+    samples, ids, missing = samples_to_score(datamodule.splits[split], max_samples, seed)
     if not ids:
         raise DataError(f"split {split} has no sample to evaluate")
-    return [samples[i] for i in ids], ids, [samples[i].path for i in sorted(missing)]
+    return samples, ids, missing
 
 
 def _progress() -> Progress:

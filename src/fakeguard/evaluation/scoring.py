@@ -41,11 +41,12 @@ class Candidate:
     detector: Detector
     attacker: UNetAttacker | None = None
     attacker_source: str = ""  # "own", another checkpoint's path, or "" (none)
+    input_size: int | None = None  # None: the size in the detector's spec
 
     @property
     def image_size(self) -> int:
         """The input size the checkpoint was trained at: its own preprocessing."""
-        return int(self.detector.spec["img_size"])
+        return self.input_size or int(self.detector.spec["img_size"])
 
 
 class Timings:
@@ -200,18 +201,19 @@ def _score_batch(
         x = inputs(track, candidate, [images[i] for i in keep], labels, number)
         with inputs.timings.part(track.name, "model"):
             prob = p_fake(candidate.detector, x)
-        frame = _rows(candidate.name, track.name, kept, [ids[i] for i in keep], prob)
+        frame = prediction_rows(candidate.name, track.name, kept, [ids[i] for i in keep], prob)
         rows.append(frame.assign(digest=digests(x)))
     return rows, len(batch) - len(keep)
 
 
-def _rows(
+def prediction_rows(
     checkpoint: str,
     track: str,
     samples: Sequence[FaceSample],
     indices: Sequence[int],
     prob: np.ndarray,
 ) -> pd.DataFrame:
+    """The engine's rows for one checkpoint and track: one per sample."""
     return pd.DataFrame(
         {
             "checkpoint": checkpoint,

@@ -16,25 +16,17 @@ from rich.table import Table
 
 from fakeguard.data.samples import FaceSample
 from fakeguard.evaluation.plots import roc_plot
-from fakeguard.evaluation.tracks import per_epoch_tracks
+from fakeguard.evaluation.results import lookup, results_table
+from fakeguard.evaluation.scoring import Candidate, prediction_rows, score
+from fakeguard.evaluation.tracks import EvalTrack, per_epoch_tracks
 from fakeguard.loggers import log_images, log_table
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
-
-# paired_drop is re-exported: it lived here first.
-from fakeguard.scoring.metrics import binary_metrics, drop_summary, paired_drop  # noqa: F401
-from fakeguard.scoring.predict import p_fake_of_crops
+from fakeguard.scoring.samples import samples_to_score
 
 log = logging.getLogger(__name__)
-# logged name -> binary_metrics key
-LOGGED = {
-    "auc": "auc",
-    "acc": "acc",
-    "ap": "ap",
-    "logloss": "log_loss",
-    "brier": "brier",
-    "sn34": "sn34",
-}
+# the per-track metrics logged as val/<track>/<name> (evaluate.py's names)
+LOGGED = ("auc", "acc", "ap", "log_loss", "brier", "sn34")
 # The mean AUC over the callback's tracks (clean included): one robust figure to select
 # checkpoints or hyper-parameters on (tracks=social: the mean of clean and social AUC).
 ROBUST_AUC = "val/robust_auc"
@@ -122,62 +114,54 @@ class RobustnessCallback(L.Callback):
     def _score(
         self, trainer: L.Trainer, pl_module: L.LightningModule, clean_pass: dict[int, float]
     ) -> dict[str, dict[str, float]]:
-        samples, ids = self._subset(trainer.datamodule.splits["val"])
+        samples, ids, _ = samples_to_score(
+            trainer.datamodule.splits["val"], self.max_samples, self.seed
+        )
         if not self.history:  # the same every epoch: say once how each track applies
             for name in self.tracks:
                 log.info("track %s applied as %s", name, self.degraded.modes(name, samples))
         clean = [clean_pass.get(i) for i in ids]
         known = None if None in clean else np.array(clean, dtype=np.float64)
-        return self.evaluate(pl_module, samples, trainer.datamodule.image_size, known)
+        return self.evaluate(pl_module.net, samples, trainer.datamodule.image_size, known)
 
     def evaluate(
         self,
-        model: torch.nn.Module,
+        detector: torch.nn.Module,
         samples: Sequence[FaceSample],
         image_size: int,
         clean: np.ndarray | None = None,
     ) -> dict[str, dict[str, float]]:
-        """Metrics per track; `clean` (P(fake) per sample, from the validation loop) saves the
-        clean pass."""
+        """Metrics per track, by the scoring engine evaluate.py uses; `clean` (P(fake) per
+        sample, from the validation loop) saves the clean pass."""
         names = [n for n in dict.fromkeys(["clean", *self.tracks]) if n != "clean" or clean is None]
-        images = {name: self.degraded.images(name, samples) for name in names}
+        candidate = Candidate("val", "", detector, input_size=image_size)
+        tracks = [EvalTrack(name, suite=name) for name in names]
+        scored = score([candidate], tracks, samples, self.degraded, self.batch_size).predictions
+        if clean is not None:
+            ids = range(len(samples))
+            clean_rows = prediction_rows("val", "clean", samples, ids, clean)
+            scored = pd.concat([scored, clean_rows], ignore_index=True)
         # Paired comparison: keep the samples every track could degrade.
-        usable = [i for i in range(len(samples)) if all(v[i] is not None for v in images.values())]
+        per_track = scored.groupby("track")["index"].apply(set) if len(scored) else []
+        usable = set.intersection(*per_track) if len(per_track) else set()
         if len(usable) < len(samples):
-            log.warning(
-                "robustness suite: %d of %d samples skipped",
-                len(samples) - len(usable),
-                len(samples),
-            )
+            skipped = len(samples) - len(usable)
+            log.warning("robustness suite: %d of %d samples skipped", skipped, len(samples))
         if not usable:
             return {}
-        labels = np.array([samples[i].label for i in usable], dtype=np.float64)
-        probs = {
-            name: p_fake_of_crops(model, [found[i] for i in usable], image_size, self.batch_size)
-            for name, found in images.items()
-        }
-        if clean is not None:
-            probs["clean"] = clean[usable]
+        scored = scored[scored["index"].isin(usable)]
         self.last_scores = pd.concat(
-            [pd.DataFrame({"track": n, "label": labels, "prob": probs[n]}) for n in self.tracks]
+            [scored.loc[scored["track"] == n, ["track", "label", "prob"]] for n in self.tracks]
         )
+        found = lookup(results_table(scored))
         results = {}
         for name in self.tracks:
-            metrics = binary_metrics(labels, probs[name])
-            clean_auc = binary_metrics(labels, probs["clean"])["auc"]
-            results[name] = {logged: metrics[key] for logged, key in LOGGED.items()} | {
-                "auc_ratio": metrics["auc"] / clean_auc if clean_auc else float("nan"),
-                **drop_summary(labels, probs["clean"], probs[name]),
-            }
+            metrics = {key: found[("val", name, "frame", key)] for key in LOGGED}
+            clean_auc = found[("val", "clean", "frame", "auc")]
+            ratio = metrics["auc"] / clean_auc if clean_auc else float("nan")
+            drops = {k: found[("val", name, "frame", k)] for k in ("drop_mean", "drop_p95")}
+            results[name] = metrics | {"auc_ratio": ratio} | drops
         return results
-
-    def _subset(self, samples: Sequence[FaceSample]) -> tuple[list[FaceSample], list[int]]:
-        """The samples to score and their indices in the validation split."""
-        ids = list(range(len(samples)))
-        if self.max_samples is not None and len(samples) > self.max_samples:
-            rng = np.random.default_rng(self.seed)
-            ids = sorted(rng.choice(len(samples), self.max_samples, replace=False).tolist())
-        return [samples[i] for i in ids], ids
 
     def _print(self, epoch: int, results: dict[str, dict[str, float]]) -> None:
         table = Table(title=f"robustness suite {SUITE_VERSION}, epoch {epoch}")
