@@ -20,6 +20,7 @@ from fakeguard.data import extract
 from fakeguard.data.lock import LockedError, OutputLock
 from fakeguard.data.manifest import read_manifest
 from fakeguard.data.prepare import check_settings, lock_path, parse_shard, prepare
+from fakeguard.data.sources import SOURCES
 from fakeguard.errors import UserError
 
 
@@ -196,7 +197,7 @@ FFPP_METHODS = "Deepfakes, Face2Face, FaceSwap, NeuralTextures, FaceShifter, Dee
         (["workers=-1"], "workers=-1 is too small: at least 0"),
         (["workers=two"], "workers=two must be a whole number"),
         (["progress=maybe"], "progress=maybe must be true or false"),
-        (["source.name=youtube"], "source.name=youtube is not one of ffpp, celebdf, dfdc, folders"),
+        (["source.name=youtube"], "source.name=youtube is not one of celebdf, dfdc, ffpp, folders"),
         (
             ["source.split.val_fraction=0"],
             "source.split.val_fraction=0 leaves no validation data: it must lie in (0, 1)",
@@ -240,7 +241,7 @@ def test_a_bad_setting_is_one_error_line_before_anything_is_listed_or_written(
     assert not out.exists()
 
 
-@pytest.mark.parametrize("source", ["ffpp", "celebdf", "dfdc", "folders"])
+@pytest.mark.parametrize("source", SOURCES)
 def test_every_sources_default_settings_pass(source, make_cfg):
     check_settings(make_cfg("prepare", [f"source={source}", "root=r", "out=o"]))
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from pathlib import Path
 
 import pytest
-from helpers import SHARED_DATA
+from helpers import ROOT, SHARED_DATA
+from omegaconf import OmegaConf
 
 from fakeguard.data.sources import (
+    REGISTRY,
     SOURCES,
     celebdf_items,
     dfdc_items,
     ffpp_items,
     folder_items,
     list_items,
+    register,
 )
 from fakeguard.errors import DataError
 
@@ -307,6 +311,25 @@ def test_an_unknown_source_is_a_data_error_listing_the_sources(tmp_path):
 def test_an_unknown_option_is_a_data_error_naming_it(ffpp, source, option):
     with pytest.raises(DataError, match=option):
         list_items(source, ffpp, **{option: "c23"})
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_every_source_has_a_config_with_options_it_accepts(source):
+    """A dataset source is a module in fakeguard/data/sources/ plus configs/source/<name>.yaml."""
+    config = OmegaConf.load(ROOT / "configs" / "source" / f"{source}.yaml")
+    accepted = list(inspect.signature(REGISTRY[source].list_items).parameters)[1:]
+    assert config.name == source and set(config.options) <= set(accepted)
+
+
+def test_every_source_config_names_a_registered_source():
+    configs = {path.stem for path in (ROOT / "configs" / "source").glob("*.yaml")}
+    assert configs == set(SOURCES)
+
+
+def test_a_source_name_is_registered_once():
+    with pytest.raises(ValueError, match="registered twice"):
+        register("ffpp")(lambda root: [])
+    assert REGISTRY["ffpp"].list_items is ffpp_items
 
 
 @pytest.mark.parametrize("source", SOURCES)

@@ -44,15 +44,9 @@ from fakeguard.data.manifest import (
     write_failures,
     write_manifest,
 )
-from fakeguard.data.sources import (
-    FFPP_COMPRESSIONS,
-    FFPP_METHODS,
-    SOURCES,
-    MediaItem,
-    list_items,
-)
+from fakeguard.data.sources import SOURCES, MediaItem, check_options, list_items
 from fakeguard.data.splits import assign_splits
-from fakeguard.errors import SettingError, UserError
+from fakeguard.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -139,28 +133,8 @@ def check_settings(cfg: DictConfig) -> None:
     check.one_of("source.name", cfg.source.name, SOURCES)
     split = cfg.source.split
     check.split_fractions("source.split.", split.val_fraction, split.test_fraction)
-    if cfg.source.name == "ffpp":
-        check_ffpp_options(cfg.source.options)
+    check_options(cfg.source.name, cfg.source.options)  # the source's own, e.g. FF++ methods
     check_face_settings(cfg)
-
-
-def check_ffpp_options(options: DictConfig, prefix: str = "source.options.") -> None:
-    """FF++'s choices (`source.options.compression`, `.methods`); the source checks its other
-    options (and unknown ones) when it lists the dataset."""
-    if "compression" in options:
-        check.one_of(f"{prefix}compression", options.compression, FFPP_COMPRESSIONS)
-    methods = options.get("methods")
-    if methods is None:
-        return
-    listed = isinstance(methods, Sequence) and not isinstance(methods, str)
-    chosen = list(methods) if listed else [methods]
-    unknown = [str(m) for m in chosen if m not in FFPP_METHODS]
-    if unknown:
-        shown = f"[{','.join(map(str, chosen))}]" if listed else methods
-        raise SettingError(
-            f"{prefix}methods={shown} names an unknown FF++ method ({', '.join(unknown)}): "
-            f"choose from {', '.join(FFPP_METHODS)}"
-        )
 
 
 def pin_settings(out: Path, settings: dict) -> None:
