@@ -149,7 +149,7 @@ def test_a_bad_safetensors_file_is_one_clear_error(content, expected, tmp_path):
 
 
 def test_no_torch_load_outside_the_safe_loader():
-    """DESIGN decision 5 in one place: only `safe_load` calls torch.load or safetensors."""
+    """docs/design.md, decision 5: only `safe_load` calls torch.load or safetensors."""
     from pathlib import Path
 
     import fakeguard

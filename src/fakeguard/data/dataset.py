@@ -1,4 +1,4 @@
-"""Face samples -> augmented float tensors in [0, 1] (DESIGN decision 1)."""
+"""Face samples -> augmented float tensors in [0, 1] (docs/design.md, decision 1)."""
 
 from __future__ import annotations
 

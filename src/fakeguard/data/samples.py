@@ -14,7 +14,7 @@ LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 class FaceSample:
     """One face crop, held in memory (demo data) or on disk (everything else).
 
-    `label` follows DESIGN decision 2: 1 = fake, 0 = real. `source_id` names the group that
+    `label` follows docs/design.md, decision 2: 1 = fake, 0 = real. `source_id` names the group that
     must never be split across train/val/test (a real identity and the fakes made from it).
     `landmarks` is a (5, 2) float array of x, y pixel positions in `LANDMARK_NAMES` order.
     `video_id` names the video a crop came from, so evaluation can aggregate per video;

@@ -1,4 +1,4 @@
-"""Deepfake detectors: pixels in [0, 1] in, one logit of P(fake) out (DESIGN decisions 1 and 2)."""
+"""Detectors: pixels in [0, 1] in, one logit of P(fake) out (docs/design.md, decisions 1 and 2)."""
 
 from __future__ import annotations
 

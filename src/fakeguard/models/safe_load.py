@@ -1,4 +1,4 @@
-"""The one way fakeguard reads a checkpoint or weight file from disk (DESIGN decision 5).
+"""The one way fakeguard reads a checkpoint or weight file from disk (docs/design.md, decision 5).
 
 `load_torch_file` is `torch.load(..., weights_only=True)`; `load_safetensors_file` is
 safetensors. Neither ever runs code from the file. When a file cannot be read, the error is an

@@ -11,7 +11,7 @@ from torch import nn
 from fakeguard.errors import UserError
 from fakeguard.models.safe_load import load_safetensors_file, load_torch_file
 
-# DESIGN decision 5: nothing loaded from disk may execute code.
+# docs/design.md, decision 5: nothing loaded from disk may execute code.
 WEIGHT_SOURCES = ("none", "timm", "lite0", "<path to a .pth/.pt/.safetensors file>")
 
 

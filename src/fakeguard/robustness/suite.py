@@ -1,4 +1,4 @@
-"""Robustness suite v1: named, pinned degradations (DESIGN decision 4).
+"""Robustness suite v1: named, pinned degradations (docs/design.md, decision 4).
 
 The constants below are the suite. They are not options: changing one changes what every
 number ever reported under "suite v1" means, so a change needs a new version.
