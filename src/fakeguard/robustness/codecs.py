@@ -50,8 +50,7 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3].copy()  # C-contiguous, and never aliases the caller's array
 
 
-# TODO(issue 14): the one name `robustness.suite` and `scoring.inputs` still call; drop it once
-# they call `as_rgb_uint8`.
+# TODO(issue 14): `robustness.suite` still calls this name; drop it once it calls `as_rgb_uint8`.
 to_rgb_uint8 = as_rgb_uint8
 
 
