@@ -140,3 +140,92 @@ def write_checkpoint(path: Path, net) -> Path:
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
     torch.save({SPEC_KEY: dict(net.spec), "state_dict": state, "epoch": 0}, path)
     return path
+
+
+def tiny_detector(arch: str, seed: int = 0):
+    """A small `arch` from the `DETECTORS` registry (its `example_spec()`), with seeded
+    random weights, in eval mode."""
+    import torch
+
+    from fakeguard.models.detectors import DETECTORS, build_detector
+
+    torch.manual_seed(seed)
+    return build_detector(DETECTORS[arch].example_spec()).eval()
+
+
+def assert_checkpoint_round_trip(arch: str, folder: Path):
+    """spec -> `build_detector` -> training checkpoint -> `load_detector` gives the same
+    architecture, tensors and outputs. Returns the loaded detector."""
+    import torch
+
+    from fakeguard.models.checkpoint import load_detector
+    from fakeguard.models.detectors import DETECTORS
+
+    net = tiny_detector(arch)
+    loaded = load_detector(write_checkpoint(folder / f"{arch}.ckpt", net))
+    assert type(loaded) is DETECTORS[arch] and not loaded.training
+    assert loaded.spec == net.spec
+    ours, theirs = net.state_dict(), loaded.state_dict()
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+    x = torch.rand(2, 3, net.spec["img_size"], net.spec["img_size"])
+    with torch.inference_mode():  # separate tensors: the kernels may round them differently
+        torch.testing.assert_close(loaded(x), net(x), **FLOAT32_NOISE)
+    return loaded
+
+
+# Runs the exported model.py as the harness would, with every fakeguard import failing.
+_CLEAN_GASBENCH_RUN = """\
+import importlib.util, sys
+sys.modules["fakeguard"] = None
+folder, inputs, outputs = sys.argv[1:]
+spec = importlib.util.spec_from_file_location("custom_model", f"{folder}/model.py")
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+import torch
+from safetensors.torch import load_file, save_file
+model = module.load_model(f"{folder}/model.safetensors", num_classes=2)
+with torch.inference_mode():
+    save_file({"logits": model(load_file(inputs)["x"]).contiguous()}, outputs)
+"""
+
+
+def assert_gasbench_mirrors(arch: str, folder: Path) -> None:
+    """A small `arch` with random weights, exported for gasbench, gives the same logit from
+    the exported model.py, loaded in a clean process without fakeguard, as in fakeguard.
+
+    An architecture that `gasbench_model.py` does not mirror fails the export with a
+    `UserError` saying to add it there."""
+    import subprocess
+    import sys
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from fakeguard.export.gasbench import write_gasbench_dir
+    from fakeguard.export.inputs import random_pixels
+
+    detector = tiny_detector(arch)
+    export = write_gasbench_dir(detector, folder / "gasbench", f"tiny-{arch}", "1")
+    x = random_pixels("uint8", 4, detector.spec["img_size"])
+    save_file({"x": x}, str(folder / "x.safetensors"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CLEAN_GASBENCH_RUN,
+            str(export),
+            str(folder / "x.safetensors"),
+            str(folder / "logits.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    logits = load_file(str(folder / "logits.safetensors"))["logits"]
+    assert logits.shape == (4, 2)  # [real, synthetic] = [-z/2, z/2]
+    with torch.inference_mode():
+        z = detector(x.float() / 255)
+    torch.testing.assert_close(logits[:, 1] - logits[:, 0], z, **FLOAT32_NOISE)
+    torch.testing.assert_close(torch.softmax(logits, 1)[:, 1], torch.sigmoid(z), **FLOAT32_NOISE)

@@ -1,22 +1,29 @@
-"""Detectors take pixels in [0, 1] and return one logit of P(fake) per image."""
+"""Detectors take pixels in [0, 1] and return one logit of P(fake) per image.
+
+The tests that hold for every architecture run over the `DETECTORS` registry: a registered
+architecture is tested without editing this file (`test_a_registered_architecture_...`).
+"""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from helpers import assert_checkpoint_round_trip, assert_gasbench_mirrors
+from torch import nn
 
-from fakeguard.models.detectors import Detector, EfficientViT, build_detector
+from fakeguard.errors import UserError
+from fakeguard.models.detectors import DETECTORS, Detector, build_detector
 
-ARCHS = [Detector, EfficientViT]
+ARCHS = sorted(DETECTORS)
 
 
 @pytest.fixture(scope="module")
 def nets() -> dict[str, Detector]:
     torch.manual_seed(0)
-    return {cls.__name__: cls(weights="lite0", img_size=224).eval() for cls in ARCHS}
+    return {arch: DETECTORS[arch](weights="lite0", img_size=224).eval() for arch in ARCHS}
 
 
-@pytest.mark.parametrize("arch", [c.__name__ for c in ARCHS])
+@pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("size", [224, 160, (192, 256)])
 def test_one_logit_per_image_at_any_size(nets, arch, size):
     h, w = (size, size) if isinstance(size, int) else size
@@ -25,7 +32,7 @@ def test_one_logit_per_image_at_any_size(nets, arch, size):
     assert out.shape == (3,) and torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("arch", [c.__name__ for c in ARCHS])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_normalisation_happens_inside_the_model(nets, arch):
     net = nets[arch]
     x = torch.rand(2, 3, 224, 224)
@@ -54,7 +61,7 @@ def test_efficientvit_interpolates_positions_for_other_grids(nets):
     assert torch.equal(resized[:, 0], net.pos_embed[:, 0])  # the CLS position is kept as is
 
 
-@pytest.mark.parametrize("arch", [c.__name__ for c in ARCHS])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_spec_rebuilds_the_same_architecture(nets, arch):
     net = nets[arch]
     rebuilt = build_detector(net.spec)
@@ -62,6 +69,32 @@ def test_spec_rebuilds_the_same_architecture(nets, arch):
     x = torch.rand(2, 3, 224, 224)
     with torch.no_grad():
         assert torch.allclose(rebuilt.eval()(x), net(x), atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_example_spec_builds_and_round_trips_through_a_checkpoint(arch, tmp_path):
+    assert_checkpoint_round_trip(arch, tmp_path)
+
+
+class ToyDetector(Detector):
+    """A registered architecture nothing else knows: the `Detector` with a two-layer head."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.head = nn.Sequential(nn.Linear(self.num_features, 8), nn.ReLU(), nn.Linear(8, 1))
+
+
+def test_a_registered_architecture_is_tested_without_editing_a_test(monkeypatch, tmp_path):
+    """Registering is all it takes: the registry-driven helpers build the toy from its example
+    spec and round-trip it through a checkpoint, and the gasbench check says that the
+    template has no mirror of it, and where to add one."""
+    monkeypatch.setitem(DETECTORS, "ToyDetector", ToyDetector)
+    loaded = assert_checkpoint_round_trip("ToyDetector", tmp_path)
+    assert loaded.spec["arch"] == "ToyDetector" and len(loaded.head) == 3
+    missing = r"gasbench_model\.py has no mirror of the ToyDetector architecture: add one there"
+    with pytest.raises(UserError, match=missing):
+        assert_gasbench_mirrors("ToyDetector", tmp_path)
+    assert not (tmp_path / "gasbench").exists()  # refused before anything is written
 
 
 def test_unknown_architecture_is_refused():

@@ -5,6 +5,10 @@ gasbench wants two logits ordered [real, synthetic]; fakeguard's detectors give 
 P(fake). The conversion happens here, at the boundary: the head's last Linear(features, 1)
 becomes `classifier`, Linear(features, 2) with rows -w/2 and w/2 (biases -b/2, b/2), so the
 logits are [-z/2, z/2] and their softmax[:, 1] = sigmoid(z).
+
+The template mirrors each detector architecture by hand (its `MIRRORS`, keyed like
+`fakeguard.models.detectors.DETECTORS`); an architecture without a mirror is refused, and
+tests/export checks every registered architecture against its mirror.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import yaml
 from safetensors.torch import save_file
 
 from fakeguard.errors import UserError
+from fakeguard.export.gasbench_model import MIRRORS
 from fakeguard.export.inputs import random_pixels
 from fakeguard.export.sidecar import cpu_state
 from fakeguard.models.detectors import Detector
@@ -44,8 +49,18 @@ BLOCKED_CALLS = frozenset(
 BLOCKED_MODULES = ("torch.utils.cpp_extension", "torch.jit", "numpy.ctypeslib")
 
 
+def check_mirrored(arch: str) -> None:
+    """Refuse an architecture the template has no mirror of, saying where to add one."""
+    if arch not in MIRRORS:
+        raise UserError(
+            f"{TEMPLATE} has no mirror of the {arch} architecture: add one there (a class "
+            "registered in its MIRRORS, tensor name for tensor name) to export it for gasbench"
+        )
+
+
 def model_source(detector: Detector) -> str:
     """The template with the detector's architecture and normalisation written in."""
+    check_mirrored(detector.spec["arch"])
     values = (
         f"SPEC: dict[str, Any] = {dict(detector.spec)!r}\n"
         f"MEAN: list[float] = {detector.mean.flatten().tolist()!r}\n"
@@ -88,11 +103,11 @@ def write_gasbench_dir(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"out={out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
     source = model_source(detector)
     problems = check_model_source(source)
     if problems:
         raise RuntimeError(f"model.py breaks gasbench's rules: {problems}")
+    out.mkdir(parents=True, exist_ok=True)
     (out / "model.py").write_text(source)
     save_file(two_class_state(detector), str(out / "model.safetensors"))
     config = model_config(detector, name, version, dtype)

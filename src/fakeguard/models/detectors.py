@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,15 @@ class Detector(nn.Module):
     `spec` records the constructor arguments that define the architecture (not the weight
     source), so a checkpoint or an export can rebuild the same network without pickle.
     """
+
+    # Constructor arguments of a small instance (tests, examples): every layer kept, fast on
+    # a CPU. A subclass with arguments of its own that make it slow gives smaller ones here.
+    EXAMPLE_ARGS: ClassVar[dict[str, Any]] = {"img_size": 64}
+
+    @classmethod
+    def example_spec(cls) -> dict[str, Any]:
+        """A small spec of this architecture that `build_detector` accepts."""
+        return {"arch": cls.__name__, **cls.EXAMPLE_ARGS}
 
     def __init__(
         self,
@@ -78,6 +87,8 @@ class EfficientViT(Detector):
     positions. Other input sizes work: the patch positional embeddings are interpolated to the
     feature grid actually seen.
     """
+
+    EXAMPLE_ARGS: ClassVar[dict[str, Any]] = {"img_size": 64, "dim": 64, "mlp_dim": 128}
 
     def __init__(
         self,
