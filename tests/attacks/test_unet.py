@@ -12,6 +12,7 @@ from helpers import FLOAT32_NOISE
 from torch import nn
 
 from fakeguard.attacks.unet import (
+    UNetAttack,
     UNetAttacker,
     attacker_loss,
     low_frequency_share,
@@ -231,3 +232,13 @@ def test_spec_rebuilds_an_identical_attacker(tmp_path: Path):
 def test_invalid_constructor_arguments_are_rejected(kwargs):
     with pytest.raises(ValueError):
         UNetAttacker(**kwargs)
+
+
+def test_as_an_evaluation_attack_it_perturbs_whatever_the_detector():
+    torch.manual_seed(0)
+    unet = UNetAttacker(base_channels=4, depth=2).train()
+    attack = UNetAttack(unet)
+    x = torch.rand(2, 3, 16, 16)
+    x_adv = attack(nn.Identity(), x, torch.zeros(2))
+    assert not unet.training and not x_adv.requires_grad
+    torch.testing.assert_close(x_adv, unet.perturb(x))

@@ -1,4 +1,5 @@
-"""The LightningModule's safety nets: NaN/inf steps are skipped, counted, and stopped."""
+"""The LightningModule's safety nets (NaN/inf steps are skipped, counted, and stopped) and
+what it stores in a checkpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ import torch
 from fakeguard.attacks.pgd import PGD
 from fakeguard.attacks.unet import UNetAttacker
 from fakeguard.data.datamodule import DemoDataModule
-from fakeguard.models.detectors import Detector
+from fakeguard.models.checkpoint import (
+    BAD_STEPS_KEY,
+    SPEC_KEY,
+    detector_state,
+    read_attacker,
+)
+from fakeguard.models.detectors import Detector, build_detector
 from fakeguard.training.adversary import Adversary
 from fakeguard.training.module import DetectorModule, NonFiniteLossError
 
@@ -46,7 +53,7 @@ def fit_on_demo(module: DetectorModule, batches: int, num_identities: int, **tra
     quiet.fit(module, datamodule=data)
 
 
-@pytest.mark.parametrize("adversary", [None, Adversary(pgd=PGD(steps=1))], ids=["clean", "pgd"])
+@pytest.mark.parametrize("adversary", [None, Adversary(attack=PGD(steps=1))], ids=["clean", "pgd"])
 def test_non_finite_steps_are_skipped_and_counted(adversary):
     torch.manual_seed(0)
     before = dict(Detector(weights="none", img_size=32).named_parameters())
@@ -55,7 +62,7 @@ def test_non_finite_steps_are_skipped_and_counted(adversary):
     assert all(torch.equal(before[k], p) for k, p in module.net.named_parameters())
 
 
-@pytest.mark.parametrize("adversary", [None, Adversary(pgd=PGD(steps=1))], ids=["clean", "pgd"])
+@pytest.mark.parametrize("adversary", [None, Adversary(attack=PGD(steps=1))], ids=["clean", "pgd"])
 def test_persistent_non_finite_loss_stops_with_a_clear_message(adversary):
     with pytest.raises(NonFiniteLossError, match="NaN/inf for 2 steps in a row"):
         fit_with_nan_loss(adversary, max_bad_steps=2)
@@ -68,7 +75,7 @@ def test_16_mixed_loss_scaling_skips_overflowing_steps_then_trains():
 
     torch.manual_seed(0)
     adversary = Adversary(
-        pgd=PGD(steps=2), unet=UNetAttacker(), unet_optimizer=partial(torch.optim.Adam, lr=1e-3)
+        attack=PGD(steps=2), unet=UNetAttacker(), unet_optimizer=partial(torch.optim.Adam, lr=1e-3)
     )
     module = DetectorModule(
         Detector(weights="none", img_size=32),
@@ -85,3 +92,23 @@ def test_16_mixed_loss_scaling_skips_overflowing_steps_then_trains():
     params = dict(module.net.named_parameters())
     assert all(torch.isfinite(p).all() for p in params.values())
     assert any(not torch.equal(before[k], p) for k, p in params.items())
+
+
+@pytest.mark.parametrize("with_unet", [False, True], ids=["pgd", "pgd_unet"])
+def test_a_checkpoint_holds_both_architectures_under_the_prefixes_the_readers_use(with_unet):
+    """models.checkpoint's keys and weight prefixes are this module's attribute paths."""
+    unet = UNetAttacker(base_channels=4, depth=2) if with_unet else None
+    adam = partial(torch.optim.Adam, lr=1e-3) if with_unet else None
+    net = Detector(weights="none", img_size=32)
+    module = DetectorModule(net, adversary=Adversary(PGD(steps=1), unet, adam))
+    checkpoint = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(checkpoint)
+    assert checkpoint[SPEC_KEY] == net.spec and checkpoint[BAD_STEPS_KEY] == [0, 0]
+    build_detector(checkpoint[SPEC_KEY]).load_state_dict(detector_state(checkpoint))  # strict
+    found = read_attacker(checkpoint)
+    if not with_unet:
+        assert found is None
+        return
+    spec, weights = found
+    assert spec == unet.spec
+    UNetAttacker(**spec).load_state_dict(weights)  # strict: every tensor, nothing else

@@ -33,12 +33,22 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from fakeguard.attacks.modes import eval_mode
+from fakeguard.attacks.registry import AttackSpec, budget, register
+
+# The PGD of the training default (configs/attack/pgd.yaml holds the same values) and of the
+# evaluation `pgd` track: L-inf 8/255, 10 steps of 2/255, random start.
+PGD_8_255: Mapping[str, Any] = MappingProxyType(
+    {"eps": 8 / 255, "step_size": 2 / 255, "steps": 10, "random_start": True}
+)
 
 
 class PGD:
@@ -51,10 +61,10 @@ class PGD:
 
     def __init__(
         self,
-        eps: float = 8 / 255,
-        step_size: float = 2 / 255,
-        steps: int = 10,
-        random_start: bool = True,
+        eps: float = PGD_8_255["eps"],
+        step_size: float = PGD_8_255["step_size"],
+        steps: int = PGD_8_255["steps"],
+        random_start: bool = PGD_8_255["random_start"],
     ) -> None:
         if not (_is_real(eps) and math.isfinite(eps) and eps >= 0):
             raise ValueError(f"eps must be a finite number >= 0 (pixel units), got {eps!r}")
@@ -111,7 +121,7 @@ class FGSM(PGD):
     start in the eps-ball, then the same projection and clamp as PGD.
     """
 
-    def __init__(self, eps: float = 8 / 255, step_size: float | None = None) -> None:
+    def __init__(self, eps: float = PGD_8_255["eps"], step_size: float | None = None) -> None:
         if step_size is None and _is_real(eps) and eps == 0:
             raise ValueError("FGSM's default step_size is 1.25 * eps: give eps > 0 or a step_size")
         step = 1.25 * eps if step_size is None and _is_real(eps) else step_size
@@ -143,3 +153,23 @@ def _eps_tensor(eps: float, like: torch.Tensor) -> torch.Tensor:
 
 def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _describe(settings: Mapping[str, Any]) -> str:
+    start = "random start" if settings["random_start"] else "no random start"
+    return (
+        f"{budget(settings['eps'])}, {settings['steps']} steps of "
+        f"{settings['step_size'] * 255:.0f}/255, {start}"
+    )
+
+
+register(
+    "pgd",
+    AttackSpec(
+        factory=lambda: PGD(**PGD_8_255),
+        title="PGD white box",
+        short_title="PGD",
+        description=_describe(PGD_8_255),
+        white_box=True,
+    ),
+)

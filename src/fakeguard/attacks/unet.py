@@ -3,7 +3,9 @@
 The attacker maps pixels x in [0, 1] to a perturbation delta with |delta| < eps; the attacked
 image is clamp(x + delta, 0, 1). It is trained with `attacker_loss`, which maximises the
 detector's BCE while a total-variation term suppresses speckle and a low-frequency term keeps
-the energy out of the band that detectors can easily normalise away.
+the energy out of the band that detectors can easily normalise away. `UNetAttack` is a trained
+one as the evaluation attack `unet` (a fixed attacker: a transfer attack on checkpoints it was
+not trained against).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from fakeguard.attacks.registry import AttackSpec, register
 
 # tanh rounds to exactly +-1 in float32 for |out| > ~9; shrinking by one part in a million keeps
 # |delta| < eps strictly even then, and changes nothing that matters.
@@ -161,3 +165,27 @@ def attacker_loss(
     lowfreq = low_frequency_share(delta, radius)
     total = -bce + tv_weight * tv + freq_weight * lowfreq
     return total, {"bce": bce.detach(), "tv": tv.detach(), "lowfreq": lowfreq.detach()}
+
+
+class UNetAttack:
+    """A trained U-Net attacker as an evaluation attack: clamp(x + unet(x), 0, 1)."""
+
+    def __init__(self, unet: UNetAttacker) -> None:
+        self.unet = unet.eval()
+
+    def __call__(self, model: nn.Module, x: Tensor, y: Tensor) -> Tensor:
+        self.unet.to(x.device)
+        with torch.no_grad():
+            return self.unet.perturb(x)
+
+
+register(
+    "unet",
+    AttackSpec(
+        factory=UNetAttack,
+        title="Learned U-Net",
+        short_title="U-Net",
+        description="the U-Net attacker of a training checkpoint, its own eps",
+        white_box=False,
+    ),
+)

@@ -8,34 +8,59 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from fakeguard.attacks.registry import attacks
 from fakeguard.evaluation.results import lookup
+from fakeguard.evaluation.tracks import ALIASES, EvalTrack
+from fakeguard.robustness.suite import TRACKS as SUITE_TRACKS
 
-TITLES = {
-    "clean": "Clean",
-    "jpeg50": "JPEG 50",
-    "social": "Social (gasbench chain)",
-    "h264_c23": "H.264 CRF 23 (c23)",
-    "h264_c40": "H.264 CRF 40 (c40)",
-    "h264-like": "H.264-like",
-    "pgd": "PGD white box",
-    "pgd-strong": "PGD-50, 5 restarts",
-    "apgd-ce": "APGD-CE",
-    "unet": "Learned U-Net",
-}
-ATTACK_TITLES = {"unet": "U-Net", "pgd": "PGD", "pgd-strong": "PGD-50", "apgd-ce": "APGD-CE"}
 LEVELS = {
     "frame": "Frame level",
     "video_mean": "Video level, mean of frames",
     "video_confident": "Video level, confident strategy (DFDC winner)",
 }
+ATTACKS_NOTE = (
+    "Gradient attacks are white box against each checkpoint; the U-Net is a fixed attacker (a "
+    "transfer attack on checkpoints it was not trained against). All act on the model input, "
+    "after the checkpoint's resize."
+)
+AFTER_NOTE = (
+    "Attack + codec tracks attack first, quantise to 8 bits, then compress: an attacker "
+    "perturbs, then a platform recompresses."
+)
+
+
+def _title(name: str) -> str:
+    """A suite track's, an alias's or an attack's own title; else the name itself."""
+    if name in SUITE_TRACKS:
+        return SUITE_TRACKS[name].title or name
+    if name in ALIASES:
+        return ALIASES[name].title
+    spec = attacks().get(name)
+    return spec.title if spec is not None else name
 
 
 def title(track: str) -> str:
     """A track's row label: `unet+jpeg50` -> `U-Net + JPEG 50`."""
     attack, plus, codec = track.partition("+")
     if plus:
-        return f"{ATTACK_TITLES.get(attack, attack)} + {TITLES.get(codec, codec)}"
-    return TITLES.get(track, track)
+        spec = attacks().get(attack)
+        return f"{spec.label if spec is not None else attack} + {_title(codec)}"
+    return _title(track)
+
+
+def track_notes(tracks: Sequence[EvalTrack]) -> list[str]:
+    """What the report says about the tracks of a set, whatever the scores: each attack's
+    pinned settings and note (in the set's order), then the aliases' and the composites'."""
+    specs = attacks()
+    used = list(dict.fromkeys(t.attack for t in tracks if t.is_attack))
+    notes = [f"{name}: {specs[name].description}." for name in used]
+    notes.append(ATTACKS_NOTE)
+    notes += [f"{specs[name].report_note}." for name in used if specs[name].report_note]
+    parts = {part for t in tracks for part in t.name.split("+")}
+    notes += [alias.note for name, alias in ALIASES.items() if name in parts]
+    if any(t.after for t in tracks):
+        notes.append(AFTER_NOTE)
+    return notes
 
 
 @dataclass

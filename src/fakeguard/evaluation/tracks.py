@@ -6,7 +6,8 @@ A track name is one of:
   applies it: to the source frame or video where the manifest knows it, else to the crop;
 - `h264-like`, an alias of the suite's `h264_c23` (libx264 CRF 23, FF++ c23; never MPEG-4
   Part 2);
-- an attack (`pgd`, `pgd-strong`, `apgd-ce`, `unet`) on the model input, after its resize;
+- an attack of the registry `fakeguard.attacks.registry` (`pgd`, `pgd-strong`, `apgd-ce`,
+  `unet`, ...) on the model input, after its resize;
 - `<attack>+<suite track>` (e.g. `unet+jpeg50`, `unet+h264-like`): the attack, then the suite
   track's codec on the attacked model input. An attacker perturbs, then a platform
   recompresses; the attacked image is quantised to 8 bits first, as a saved file would be. An
@@ -19,13 +20,31 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fakeguard.attacks.registry import attacks
 from fakeguard.errors import UserError
 from fakeguard.robustness.suite import TRACKS as SUITE_TRACKS
 
 log = logging.getLogger(__name__)
 
-ATTACKS = ("pgd", "pgd-strong", "apgd-ce", "unet")
-ALIASES = {"h264-like": "h264_c23"}
+
+@dataclass(frozen=True)
+class Alias:
+    """Another name of a suite track: its report title and the note the report adds."""
+
+    suite: str
+    title: str
+    note: str
+
+
+ALIASES = {
+    "h264-like": Alias(
+        "h264_c23",
+        "H.264-like",
+        "H.264-like is suite v1's h264_c23 (libx264 CRF 23, as FF++ c23). Alone it is applied "
+        "as the suite applies it (whole source frame or video where known, else the crop); "
+        "after an attack it encodes the attacked model input as a one-frame clip.",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +63,7 @@ class EvalTrack:
 
 
 def _suite_name(name: str) -> str | None:
-    name = ALIASES.get(name, name)
+    name = ALIASES[name].suite if name in ALIASES else name
     return name if name in SUITE_TRACKS else None
 
 
@@ -53,13 +72,14 @@ def parse_track(name: str) -> EvalTrack:
     suite = _suite_name(name)
     if suite is not None:
         return EvalTrack(name, suite=suite)
-    if name in ATTACKS:
+    known = attacks()
+    if name in known:
         return EvalTrack(name, attack=name)
     attack, _, codec = name.partition("+")
     after = _suite_name(codec)
-    if attack in ATTACKS and after not in (None, "clean"):
+    if attack in known and after not in (None, "clean"):
         return EvalTrack(name, attack=attack, after=after)
-    choices = sorted([*SUITE_TRACKS, *ALIASES, *ATTACKS]) + ["<attack>+<suite track>"]
+    choices = sorted([*SUITE_TRACKS, *ALIASES, *known]) + ["<attack>+<suite track>"]
     raise ValueError(f"no track {name!r} in suite v1 or the attacks: choose from {choices}")
 
 

@@ -1,9 +1,23 @@
-"""Rebuild detectors from fakeguard checkpoints, safely and with clear errors."""
+"""What fakeguard puts in a checkpoint, written and read here only; detectors rebuilt from it
+safely and with clear errors.
+
+Next to Lightning's own entries, a training checkpoint holds:
+
+- `fakeguard_detector`: the detector's `spec` (architecture arguments), so evaluate/export
+  rebuild it with no model config; its weights are `state_dict["net.*"]`;
+- `fakeguard_attacker`: the U-Net attacker's `spec`, when one was trained; its weights are
+  `state_dict["adversary.unet.*"]`;
+- `fakeguard_skipped_steps`: [steps skipped in all, skipped in a row] (non-finite losses).
+
+The weight prefixes are the attribute paths of `training.module.DetectorModule` (`net`,
+`adversary.unet`); `tests/training/test_module.py` checks the two agree.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -12,6 +26,40 @@ from fakeguard.models.safe_load import load_torch_file
 from fakeguard.models.weights import IncompatibleCheckpointError, check_compatible
 
 SPEC_KEY = "fakeguard_detector"  # where a checkpoint stores the detector's `spec`
+ATTACKER_SPEC_KEY = "fakeguard_attacker"  # the U-Net attacker's `spec`
+BAD_STEPS_KEY = "fakeguard_skipped_steps"  # [skipped in all, skipped in a row]
+DETECTOR_PREFIX = "net."  # the detector's weights in `state_dict`
+ATTACKER_PREFIX = "adversary.unet."  # the U-Net attacker's weights in `state_dict`
+
+
+class HasSpec(Protocol):
+    spec: Mapping[str, Any]
+
+
+def write_specs(
+    checkpoint: dict[str, Any], detector: HasSpec, attacker: HasSpec | None = None
+) -> None:
+    """Store the detector's spec, and the attacker's when there is one, in `checkpoint`: the
+    architectures travel with the weights."""
+    checkpoint[SPEC_KEY] = dict(detector.spec)
+    if attacker is not None:
+        checkpoint[ATTACKER_SPEC_KEY] = dict(attacker.spec)
+
+
+def read_attacker(
+    checkpoint: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """The U-Net attacker's spec and weights (prefix removed), or None when the checkpoint
+    holds no attacker. `UNetAttacker(**spec).load_state_dict(weights)` rebuilds it."""
+    spec = checkpoint.get(ATTACKER_SPEC_KEY)
+    if spec is None:
+        return None
+    return dict(spec), _weights(checkpoint, ATTACKER_PREFIX)
+
+
+def _weights(checkpoint: Mapping[str, Any], prefix: str) -> dict[str, torch.Tensor]:
+    state = checkpoint.get("state_dict", {})
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -30,10 +78,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return checkpoint
 
 
-def detector_state(checkpoint: dict[str, Any], prefix: str = "net.") -> dict[str, torch.Tensor]:
+def detector_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     """The detector's tensors from a Lightning checkpoint (the module holds it as `net`)."""
-    state = checkpoint.get("state_dict", {})
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+    return _weights(checkpoint, DETECTOR_PREFIX)
 
 
 def load_detector(path: str | Path) -> Detector:

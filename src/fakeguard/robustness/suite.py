@@ -39,11 +39,12 @@ def social(image: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Track:
     """One degradation. `image` degrades a still; `crf` marks an H.264 track, which degrades a
-    video source as a whole clip."""
+    video source as a whole clip. `title` labels its row in evaluate.py's report."""
 
     name: str
     image: Callable[[np.ndarray], np.ndarray]
     crf: int | None = None
+    title: str = ""
 
 
 def _identity(image: np.ndarray) -> np.ndarray:
@@ -51,11 +52,21 @@ def _identity(image: np.ndarray) -> np.ndarray:
 
 
 TRACKS: dict[str, Track] = {
-    "clean": Track("clean", _identity),
-    "jpeg50": Track("jpeg50", lambda image: codecs.jpeg(image, 50)),
-    "social": Track("social", social),
-    "h264_c23": Track("h264_c23", lambda image: codecs.h264_image(image, 23), crf=23),
-    "h264_c40": Track("h264_c40", lambda image: codecs.h264_image(image, 40), crf=40),
+    "clean": Track("clean", _identity, title="Clean"),
+    "jpeg50": Track("jpeg50", lambda image: codecs.jpeg(image, 50), title="JPEG 50"),
+    "social": Track("social", social, title="Social (gasbench chain)"),
+    "h264_c23": Track(
+        "h264_c23",
+        lambda image: codecs.h264_image(image, 23),
+        crf=23,
+        title="H.264 CRF 23 (c23)",
+    ),
+    "h264_c40": Track(
+        "h264_c40",
+        lambda image: codecs.h264_image(image, 40),
+        crf=40,
+        title="H.264 CRF 40 (c40)",
+    ),
 }
 
 

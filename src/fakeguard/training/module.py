@@ -12,17 +12,14 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision
 
 from fakeguard.errors import UserError
-from fakeguard.models.checkpoint import SPEC_KEY, check_compatible
+from fakeguard.models.checkpoint import BAD_STEPS_KEY, check_compatible, write_specs
 from fakeguard.models.detectors import Detector
 from fakeguard.training.adversary import Adversary
 from fakeguard.training.losses import detection_loss
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer], Any]
-Attack = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 STAGES = ("train", "val", "test")
-ATTACKER_SPEC_KEY = "fakeguard_attacker"
-BAD_STEPS_KEY = "fakeguard_skipped_steps"  # [skipped in all, skipped in a row]
 
 
 class NonFiniteLossError(UserError, FloatingPointError):
@@ -60,7 +57,6 @@ class DetectorModule(LightningModule):
         self.balanced_loss = balanced_loss
         self.gradient_clip_val = gradient_clip_val
         self.max_bad_steps = max_bad_steps
-        self.predict_attack: Attack | None = None
         self.bad_steps_in_row = 0
         self.skipped_steps = 0
         # Several losses and two optimizers per batch: Lightning's loop cannot express that.
@@ -106,16 +102,17 @@ class DetectorModule(LightningModule):
         return loss if self._finite(loss) else None  # None: Lightning skips the step
 
     def adversarial_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """1. clean loss; 2. PGD loss; 3. U-Net update against the frozen detector;
-        4. detector update on the weighted clean + PGD + fresh U-Net losses."""
+        """1. clean loss; 2. loss on the pixel-space attack (PGD or FGSM; its term and logs
+        keep the name `pgd`); 3. U-Net update against the frozen detector; 4. detector update
+        on the weighted clean + pixel-attack + fresh U-Net losses."""
         x, y = batch["image"], batch["label"]
         adversary = self.adversary
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
         logits = self.net(x)
         losses = {"clean": self.loss(logits, y)}
-        if adversary.pgd is not None:
-            losses["pgd"] = self.loss(self.net(adversary.pgd(self.net, x, y)), y)
+        if adversary.attack is not None:
+            losses["pgd"] = self.loss(self.net(adversary.attack(self.net, x, y)), y)
         if adversary.unet is not None:
             self._attacker_update(optimizers[1], x, y)
             with torch.no_grad():
@@ -187,13 +184,6 @@ class DetectorModule(LightningModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "test")
 
-    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, Any]:
-        x = batch["image"]
-        if self.predict_attack is not None:  # white-box: attack the detector being scored
-            x = self.predict_attack(self.net, x, batch["label"])
-        prob = torch.sigmoid(self.net(x).float())
-        return {"prob": prob, "label": batch["label"], "index": batch["index"]}
-
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise ValueError("DetectorModule needs an `optimizer` to train")
@@ -207,9 +197,8 @@ class DetectorModule(LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The architectures travel with the weights, so evaluate/export need no model config.
-        checkpoint[SPEC_KEY] = dict(self.net.spec)
-        if self.adversary is not None and self.adversary.unet is not None:
-            checkpoint[ATTACKER_SPEC_KEY] = dict(self.adversary.unet.spec)
+        attacker = self.adversary.unet if self.adversary is not None else None
+        write_specs(checkpoint, self.net, attacker)
         checkpoint[BAD_STEPS_KEY] = [self.skipped_steps, self.bad_steps_in_row]
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
