@@ -1,12 +1,8 @@
-"""Human-readable tables and machine-readable files for run results."""
+"""Tables on the console: a run's metrics, an evaluation's results."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -35,22 +31,6 @@ def print_table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) 
     for row in rows:
         table.add_row(*row)
     Console(width=160).print(table)
-
-
-def write_json(path: str | Path, payload: Mapping) -> None:
-    """JSON with NaN and inf written as null (at any depth), so every JSON reader accepts it."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(_finite(payload), indent=2, sort_keys=True) + "\n")
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _format(value: float) -> str:

@@ -14,8 +14,9 @@ import torch
 from helpers import make_manifest
 
 from fakeguard.data.datamodule import ManifestDataModule, select
-from fakeguard.data.manifest import read_manifest, write_atomically
+from fakeguard.data.manifest import read_manifest
 from fakeguard.errors import DataError
+from fakeguard.files import write_atomically
 
 
 def test_a_failed_write_leaves_neither_a_partial_file_nor_a_temporary(tmp_path):
@@ -39,7 +40,7 @@ def test_atomic_writes_get_the_mode_a_plain_open_gives(tmp_path):
     # And under another umask (read once, at import), in a fresh process.
     code = (
         "import os, stat, sys; from pathlib import Path; os.umask(0o027);"
-        "from fakeguard.data.manifest import write_atomically as w; p = Path(sys.argv[1]);"
+        "from fakeguard.files import write_atomically as w; p = Path(sys.argv[1]);"
         "w(p, lambda tmp: tmp.write_text('a')); print(oct(stat.S_IMODE(p.stat().st_mode)))"
     )
     child = subprocess.run(

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from fakeguard import settings as check
@@ -30,8 +29,8 @@ from fakeguard.data.faces import (
 )
 from fakeguard.data.frames import MediaReadError, sample_frames, sample_indices
 from fakeguard.data.images import ImageReadError, read_rgb
-from fakeguard.data.manifest import write_atomically
 from fakeguard.data.sources import MediaItem
+from fakeguard.files import save_png, write_atomically
 
 log = logging.getLogger(__name__)
 KEEP = ("largest", "all")
@@ -220,14 +219,6 @@ def _crop_row(
         "prob": round(face.prob, 6),
         "boxes_from": "",
     }
-
-
-def save_png(path: Path, rgb: np.ndarray) -> None:
-    """Lossless, so the robustness suite stays the only compression fakeguard adds."""
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise OSError(f"PNG encoding failed for {path}")
-    write_atomically(path, lambda tmp: tmp.write_bytes(data.tobytes()))
 
 
 def faces_of_record(record: dict) -> tuple[int, dict[int, list[Face]]]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pandas as pd
 
 from fakeguard.data.samples import FaceSample
 from fakeguard.errors import DataError
+from fakeguard.files import write_atomically
 
 # Every manifest has these columns, in this order. Boxes are in frame pixels (x1, y1, x2, y2);
 # `landmarks` holds the 5 MTCNN points as 10 numbers (x, y, ...) in crop pixels, so
@@ -48,43 +47,6 @@ ROW_ORDER = ["video_id", "frame", "face"]
 # (`read_manifest` and `manifest_frame`, which every record and part goes through), so prepared
 # datasets stay usable and such a preparation resumes.
 RENAMED = {"track": "face_track"}
-
-
-def _read_umask() -> int:
-    """The process umask, read without changing it: from /proc (Linux >= 4.7), else by the
-    set-and-restore `os.umask` dance, done once at import, before any thread could create a file
-    in between."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# What `open(path, "w")` would give a new file; mkstemp creates 0600, which would keep a
-# prepared dataset from being shared with the rest of a group.
-FILE_MODE = 0o666 & ~_read_umask()
-
-
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it into place, so
-    a killed process never leaves a half-written file under the final name. The file gets the
-    mode a plain `open(path, "w")` gives (0666 less the umask), not mkstemp's 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        os.chmod(tmp, FILE_MODE)
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def manifest_frame(rows: Sequence[dict]) -> pd.DataFrame:

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fakeguard import settings
+from fakeguard.console import print_table
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.splits import SPLITS
@@ -25,10 +26,10 @@ from fakeguard.errors import DataError, UserError
 from fakeguard.evaluation import attacks, gradcam
 from fakeguard.evaluation.markdown import ReportInfo, markdown_report, metric_rows
 from fakeguard.evaluation.plots import auc_bars, roc_plot, safe_name
-from fakeguard.evaluation.report import print_table, write_json
 from fakeguard.evaluation.results import has_videos, results_table
 from fakeguard.evaluation.scoring import Candidate, Scores, TrackInputs, score
 from fakeguard.evaluation.tracks import EvalTrack, parse_track, parse_tracks
+from fakeguard.files import write_json
 from fakeguard.instantiate import instantiate_group
 from fakeguard.loggers import log_evaluation
 from fakeguard.models.checkpoint import load_detector

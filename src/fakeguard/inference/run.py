@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.progress import Progress
 
 from fakeguard import settings
+from fakeguard.console import print_metrics
 from fakeguard.data.extract import ExtractSettings, check_face_settings
 from fakeguard.data.faces import FaceDetector
-from fakeguard.data.manifest import write_atomically
 from fakeguard.devices import pick_device
 from fakeguard.errors import DataError, MissingFileError, UserError
-from fakeguard.evaluation.report import print_metrics
+from fakeguard.files import write_atomically
 from fakeguard.inference.ensemble import Ensemble
 from fakeguard.inference.faces import FileFaces, file_faces, is_media
 from fakeguard.scoring.video import STRATEGIES, video_scores

@@ -18,10 +18,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fakeguard.data.extract import save_png
 from fakeguard.data.frames import read_frames
 from fakeguard.data.images import read_rgb
 from fakeguard.data.samples import FaceSample
+from fakeguard.files import save_png
 from fakeguard.robustness.suite import SUITE_VERSION, crop, degrade_crop, degrade_in_frame, track
 from fakeguard.robustness.video import h264_video
 

@@ -13,7 +13,7 @@ import torch
 from fakeguard.data.images import read_rgb
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.transforms import eval_pipeline
-from fakeguard.robustness.codecs import to_rgb_uint8
+from fakeguard.robustness.codecs import as_rgb_uint8
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import degrade_crop
 
@@ -28,7 +28,7 @@ def missing_crops(samples: Sequence[FaceSample]) -> list[int]:
 def read_crop(sample: FaceSample) -> np.ndarray | None:
     """The crop as prepared (uint8 RGB), or None with a warning when it cannot be decoded."""
     try:
-        return to_rgb_uint8(sample.image) if sample.image is not None else read_rgb(sample.path)
+        return as_rgb_uint8(sample.image) if sample.image is not None else read_rgb(sample.path)
     except (ValueError, OSError) as error:  # ImageReadError is a ValueError
         log.warning("evaluation skips a sample: %s", error)
         return None

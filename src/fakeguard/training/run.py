@@ -18,9 +18,10 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from fakeguard import settings
+from fakeguard.console import print_metrics
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.errors import UserError
-from fakeguard.evaluation.report import print_metrics, write_json
+from fakeguard.files import write_json
 from fakeguard.instantiate import instantiate_group
 from fakeguard.loggers import log_config
 from fakeguard.models.checkpoint import read_checkpoint
