@@ -40,13 +40,13 @@ from fakeguard.data.lock import OutputLock
 from fakeguard.data.manifest import (
     failures_frame,
     manifest_frame,
-    write_atomically,
     write_failures,
     write_manifest,
 )
 from fakeguard.data.sources import SOURCES, MediaItem, check_options, list_items
 from fakeguard.data.splits import assign_splits
 from fakeguard.errors import UserError
+from fakeguard.files import write_atomically
 
 log = logging.getLogger(__name__)
 
