@@ -25,7 +25,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 from fakeguard.evaluation.runner import evaluate
-from fakeguard.evaluation.scoring import PARTS
+from fakeguard.scoring.engine import PARTS
 from fakeguard.training.run import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"

@@ -52,10 +52,10 @@ def adversaries() -> dict[str, Adversary | None]:
     adam = partial(torch.optim.Adam, lr=1e-3)
     return {
         "clean": None,
-        "fgsm-rs": Adversary(pgd=FGSM(EPS)),
-        "pgd-10": Adversary(pgd=PGD(EPS, 2 / 255, 10)),
+        "fgsm-rs": Adversary(attack=FGSM(EPS)),
+        "pgd-10": Adversary(attack=PGD(EPS, 2 / 255, 10)),
         "pgd-10+unet": Adversary(
-            pgd=PGD(EPS, 2 / 255, 10), unet=UNetAttacker(EPS), unet_optimizer=adam
+            attack=PGD(EPS, 2 / 255, 10), unet=UNetAttacker(EPS), unet_optimizer=adam
         ),
     }
 

@@ -11,10 +11,9 @@ import pytest
 import torch
 
 from fakeguard.attacks import registry
-from fakeguard.attacks.registry import AttackSpec, attacks, get, register
-from fakeguard.evaluation.attacks import describe, pinned_attack
+from fakeguard.attacks.registry import AttackSpec, attacks, describe, get, pinned_attack, register
 from fakeguard.evaluation.markdown import title, track_notes
-from fakeguard.evaluation.tracks import EvalTrack, parse_track, parse_tracks
+from fakeguard.scoring.tracks import EvalTrack, parse_track, parse_tracks
 
 
 def darken(model, x, y):

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from fakeguard.attacks.pgd import PGD, PGD_8_255
+from fakeguard.attacks.registry import describe, pinned_attack
 from fakeguard.attacks.unet import UNetAttacker
-from fakeguard.evaluation.attacks import describe, load_attacker, pinned_attack
+from fakeguard.evaluation.attacks import load_attacker
 from fakeguard.models.checkpoint import ATTACKER_PREFIX, ATTACKER_SPEC_KEY
 
 

@@ -86,3 +86,16 @@ def get(name: str) -> AttackSpec:
 def budget(eps: float) -> str:
     """An L-inf budget as the report writes it: `L-inf 8/255`."""
     return f"L-inf {eps * 255:.0f}/255"
+
+
+def pinned_attack(name: str) -> Attack:
+    """The white-box attack of an evaluation track (not `unet`, which needs an attacker)."""
+    spec = get(name)
+    if not spec.white_box:
+        raise ValueError(f"attack {name!r} is a fixed attacker: it needs a trained one")
+    return spec.factory()
+
+
+def describe() -> dict[str, str]:
+    """Each attack's pinned settings in one line, for the report and results.json."""
+    return {name: spec.description for name, spec in attacks().items()}

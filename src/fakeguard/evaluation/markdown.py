@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from fakeguard.attacks.registry import attacks
-from fakeguard.evaluation.results import lookup
-from fakeguard.evaluation.tracks import ALIASES, EvalTrack
 from fakeguard.robustness.suite import TRACKS as SUITE_TRACKS
+from fakeguard.scoring.results import lookup
+from fakeguard.scoring.tracks import ALIASES, EvalTrack
 
 LEVELS = {
     "frame": "Frame level",

@@ -17,26 +17,28 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fakeguard import settings
+from fakeguard.attacks.registry import describe
 from fakeguard.console import print_table
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.splits import SPLITS
 from fakeguard.devices import pick_device
 from fakeguard.errors import DataError, UserError
-from fakeguard.evaluation import attacks, gradcam
-from fakeguard.evaluation.markdown import ReportInfo, markdown_report, metric_rows
-from fakeguard.evaluation.plots import auc_bars, roc_plot, safe_name
-from fakeguard.evaluation.results import has_videos, results_table
-from fakeguard.evaluation.scoring import Candidate, Scores, TrackInputs, score
-from fakeguard.evaluation.tracks import EvalTrack, parse_track, parse_tracks
+from fakeguard.evaluation import gradcam
+from fakeguard.evaluation.attacks import load_attacker
+from fakeguard.evaluation.markdown import ReportInfo, markdown_report, metric_rows, track_notes
 from fakeguard.files import write_json
 from fakeguard.instantiate import instantiate_group
 from fakeguard.loggers import log_evaluation
 from fakeguard.models.checkpoint import load_detector
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
+from fakeguard.scoring.engine import Candidate, Scores, TrackInputs, score
 from fakeguard.scoring.inputs import source_images
+from fakeguard.scoring.plots import auc_bars, roc_plot, safe_name
+from fakeguard.scoring.results import has_videos, results_table
 from fakeguard.scoring.samples import samples_to_score
+from fakeguard.scoring.tracks import EvalTrack, parse_track, parse_tracks
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ def load_candidates(
     """Detectors with their U-Net attackers: `attacker`'s for all, or each checkpoint's own."""
     shared = None
     if attacker:
-        shared = attacks.load_attacker(attacker)
+        shared = load_attacker(attacker)
         if shared is None:
             raise UserError(
                 f"attacker={attacker} holds no U-Net attacker (train with attack=pgd_unet)"
@@ -91,7 +93,7 @@ def load_candidates(
     candidates = []
     for path, name in zip(paths, names, strict=True):
         detector = load_detector(path).to(device)
-        own = None if shared is not None else attacks.load_attacker(path)
+        own = None if shared is not None else load_attacker(path)
         source = attacker if shared is not None else ("own" if own is not None else "")
         candidates.append(Candidate(name, path, detector, shared or own, source))
     return candidates
@@ -190,26 +192,7 @@ def _report_info(
         header.append(
             "**Training split** (allow_train_split=true): this measures fit, not generalisation."
         )
-    used = {t.attack for t in tracks}
-    notes = [f"{name}: {text}." for name, text in attacks.describe().items() if name in used]
-    notes.append(
-        "Gradient attacks are white box against each checkpoint; the U-Net is a fixed "
-        "attacker (a transfer attack on checkpoints it was not trained against). All act on "
-        "the model input, after the checkpoint's resize."
-    )
-    if any(t.attack == "apgd-ce" for t in tracks):
-        notes.append(attacks.DLR_NOTE + ".")
-    if any("h264-like" in t.name for t in tracks):
-        notes.append(
-            "H.264-like is suite v1's h264_c23 (libx264 CRF 23, as FF++ c23). Alone it is applied "
-            "as the suite applies it (whole source frame or video where known, else the crop); "
-            "after an attack it encodes the attacked model input as a one-frame clip."
-        )
-    if any(t.after for t in tracks):
-        notes.append(
-            "Attack + codec tracks attack first, quantise to 8 bits, then compress: an attacker "
-            "perturbs, then a platform recompresses."
-        )
+    notes = track_notes(tracks)  # the attacks' (from the registry), aliases' and composites'
     for t in tracks:
         if not t.is_attack and t.suite != "clean":
             notes.append(f"Track {t.name} applied as {degraded.modes(t.suite, samples)}.")
@@ -316,7 +299,7 @@ def _payload(
         "samples": {t: {"scored": n, "skipped": s} for t, (n, s) in info.samples.items()},
         "missing_crops": {"count": len(missing), "paths": list(missing)[:100]},
         "unavailable": scores.unavailable,
-        "attacks": attacks.describe(),
+        "attacks": describe(),
         "notes": list(info.notes),
         "timings_s": scores.timings.as_dict(),
         "results": results.to_dict(orient="records"),

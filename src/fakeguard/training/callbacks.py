@@ -15,14 +15,14 @@ from rich.console import Console
 from rich.table import Table
 
 from fakeguard.data.samples import FaceSample
-from fakeguard.evaluation.plots import roc_plot
-from fakeguard.evaluation.results import lookup, results_table
-from fakeguard.evaluation.scoring import Candidate, prediction_rows, score
-from fakeguard.evaluation.tracks import EvalTrack, per_epoch_tracks
 from fakeguard.loggers import log_images, log_table
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
+from fakeguard.scoring.engine import Candidate, prediction_rows, score
+from fakeguard.scoring.plots import roc_plot
+from fakeguard.scoring.results import lookup, results_table
 from fakeguard.scoring.samples import samples_to_score
+from fakeguard.scoring.tracks import EvalTrack, per_epoch_tracks
 
 log = logging.getLogger(__name__)
 # the per-track metrics logged as val/<track>/<name> (evaluate.py's names)

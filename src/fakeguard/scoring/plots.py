@@ -12,8 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from fakeguard.evaluation.results import lookup  # noqa: E402
 from fakeguard.scoring.metrics import roc_curve  # noqa: E402
+from fakeguard.scoring.results import lookup  # noqa: E402
 
 
 def safe_name(track: str) -> str:

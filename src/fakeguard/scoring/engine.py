@@ -20,14 +20,14 @@ import pandas as pd
 import torch
 from rich.progress import Progress
 
-from fakeguard.attacks.unet import UNetAttacker
+from fakeguard.attacks.registry import Attack, pinned_attack
+from fakeguard.attacks.unet import UNetAttack, UNetAttacker
 from fakeguard.data.samples import FaceSample
-from fakeguard.evaluation.attacks import Attack, UNetAttack, pinned_attack
-from fakeguard.evaluation.tracks import EvalTrack
 from fakeguard.models.detectors import Detector
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.scoring.inputs import digests, recompress, source_images, to_tensor
 from fakeguard.scoring.predict import p_fake
+from fakeguard.scoring.tracks import EvalTrack
 
 PARTS = ("read", "codec", "resize", "attack", "model")
 

@@ -7,7 +7,7 @@ from helpers import CONFIGS
 from omegaconf import OmegaConf
 
 from fakeguard.errors import UserError
-from fakeguard.evaluation.tracks import EvalTrack, parse_track, parse_tracks, per_epoch_tracks
+from fakeguard.scoring.tracks import EvalTrack, parse_track, parse_tracks, per_epoch_tracks
 
 
 def test_suite_tracks_attacks_and_composites_parse():
