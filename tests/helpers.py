@@ -123,7 +123,7 @@ def make_manifest(root: Path, videos_per_split: int = 2) -> Path:
                             "split": split,
                             "frame": frame,
                             "face": 0,
-                            "track": 0,
+                            "face_track": 0,
                             "landmarks": [20, 25, 44, 25, 32, 35, 24, 45, 40, 45],
                         }
                     )

@@ -12,7 +12,7 @@ from helpers import CONFIGS, TINY_DEMO, make_manifest
 
 from fakeguard.attacks.unet import UNetAttacker
 from fakeguard.errors import UserError
-from fakeguard.models.checkpoint import read_checkpoint
+from fakeguard.models.checkpoint import read_attacker, read_checkpoint
 from fakeguard.models.weights import IncompatibleCheckpointError
 from fakeguard.training.run import train
 
@@ -83,11 +83,8 @@ def test_adversarial_checkpoint_carries_the_attacker_and_stepped_schedulers(make
     overrides = [*TINY_DEMO, *FEW_BATCHES, "attack=pgd_unet", "attack.steps=2", "test=false"]
     train(make_cfg("train", [*overrides, "trainer.max_epochs=2"]))
     checkpoint = read_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
-    unet = UNetAttacker(**checkpoint["fakeguard_attacker"])
-    prefix = "adversary.unet."
-    unet.load_state_dict(
-        {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
-    )
+    spec, weights = read_attacker(checkpoint)
+    UNetAttacker(**spec).load_state_dict(weights)
     # both optimizers' schedulers, stepped by hand once per epoch
     assert [s["last_epoch"] for s in checkpoint["lr_schedulers"]] == [2, 2]
     assert len(checkpoint["optimizer_states"]) == 2  # the detector's and the attacker's

@@ -50,10 +50,6 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     return image[:, :, :3].copy()  # C-contiguous, and never aliases the caller's array
 
 
-# TODO(issue 14): `robustness.suite` still calls this name; drop it once it calls `as_rgb_uint8`.
-to_rgb_uint8 = as_rgb_uint8
-
-
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB of two same-shaped uint8 images; inf if identical."""
     a, b = as_rgb_uint8(a), as_rgb_uint8(b)

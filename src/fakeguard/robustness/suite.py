@@ -86,10 +86,10 @@ def crop(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
 
 def degrade_crop(name: str, image: np.ndarray) -> np.ndarray:
     """A track applied to a crop-only sample (no source frame known)."""
-    return track(name).image(codecs.to_rgb_uint8(image))
+    return track(name).image(codecs.as_rgb_uint8(image))
 
 
 def degrade_in_frame(name: str, frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     """A track applied to the whole frame or image, then the face crop taken from it: platforms
     compress frames, not crops."""
-    return crop(track(name).image(codecs.to_rgb_uint8(frame)), box)
+    return crop(track(name).image(codecs.as_rgb_uint8(frame)), box)
