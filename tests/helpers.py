@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -229,3 +230,25 @@ def assert_gasbench_mirrors(arch: str, folder: Path) -> None:
         z = detector(x.float() / 255)
     torch.testing.assert_close(logits[:, 1] - logits[:, 0], z, **FLOAT32_NOISE)
     torch.testing.assert_close(torch.softmax(logits, 1)[:, 1], torch.sigmoid(z), **FLOAT32_NOISE)
+
+
+class MeanBrightness(torch.nn.Module):
+    """A detector whose worst case is known: logit = 20 * (mean pixel - 0.5), so darker
+    images look real and brighter ones fake."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return 20 * (x.mean(dim=(1, 2, 3)) - 0.5)
+
+
+def tiny_conv_net() -> torch.nn.Module:
+    """A seeded one-conv detector (one logit per image), in eval mode, for attack tests."""
+    torch.manual_seed(0)
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 1),
+        nn.Flatten(0),
+    ).eval()

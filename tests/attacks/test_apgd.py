@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import MeanBrightness, tiny_conv_net
 from torch import nn
 
 from fakeguard.attacks.apgd import APGDCE, TwoLogits
@@ -15,25 +16,6 @@ from fakeguard.attacks.restarts import per_sample_loss
 EPS = PGD_8_255["eps"]
 
 
-class MeanBrightness(nn.Module):
-    """logit = 20 * (mean pixel - 0.5): darker images look real, brighter ones fake."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 20 * (x.mean(dim=(1, 2, 3)) - 0.5)
-
-
-def tiny_detector() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 1),
-        nn.Flatten(0),
-    ).eval()
-
-
 def batch(n: int = 6, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(1)
     x = torch.rand(n, 3, size, size, generator=generator) * 0.8 + 0.1
@@ -41,7 +23,7 @@ def batch(n: int = 6, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_two_logits_cross_entropy_is_the_detectors_bce():
-    model, (x, y) = tiny_detector(), batch()
+    model, (x, y) = tiny_conv_net(), batch()
     ce = F.cross_entropy(TwoLogits(model)(x), y.long())
     assert ce.item() == pytest.approx(F.binary_cross_entropy_with_logits(model(x), y).item())
 
@@ -69,7 +51,7 @@ def test_dlr_needs_three_classes_which_is_why_only_apgd_ce_runs():
     from art.estimators.classification import PyTorchClassifier
 
     classifier = PyTorchClassifier(
-        model=TwoLogits(tiny_detector()),
+        model=TwoLogits(tiny_conv_net()),
         loss=nn.CrossEntropyLoss(),
         input_shape=(3, 16, 16),
         nb_classes=2,

@@ -4,30 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
+from helpers import MeanBrightness, tiny_conv_net
 
 from fakeguard.attacks.pgd import PGD_8_255
 from fakeguard.attacks.registry import get
 from fakeguard.attacks.restarts import WorstOfRestarts, per_sample_loss
-
-
-class MeanBrightness(nn.Module):
-    """logit = 20 * (mean pixel - 0.5): darker images look real, brighter ones fake."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return 20 * (x.mean(dim=(1, 2, 3)) - 0.5)
-
-
-def tiny_detector() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(8, 1),
-        nn.Flatten(0),
-    ).eval()
 
 
 def test_restarts_keep_each_samples_worst_case():
@@ -48,7 +29,7 @@ def test_pgd_strong_is_fifty_steps_from_five_starts_and_never_helps_the_detector
     assert strong.restarts == 5 and strong.attack.steps == 50 and strong.attack.random_start
     assert strong.attack.eps == PGD_8_255["eps"]
     assert strong.attack.step_size == PGD_8_255["step_size"]
-    model = tiny_detector()
+    model = tiny_conv_net()
     generator = torch.Generator().manual_seed(1)
     x = torch.rand(2, 3, 8, 8, generator=generator) * 0.8 + 0.1
     y = torch.tensor([0.0, 1.0])
