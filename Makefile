@@ -1,14 +1,14 @@
 # make demo: venv + install from the lock + train and evaluate the embedded demo (CPU, no download)
 # make test: venv + install from the lock + the fast test suite
-# make lock: re-resolve requirements/lock.txt from pyproject.toml (pip-tools' pip-compile)
+# make lock: re-resolve requirements.txt from pyproject.toml (pip-tools' pip-compile)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-fakeguard
-LOCK := requirements/lock.txt
+LOCK := requirements.txt
 # pip-compile resolves through pip, so torch comes from the machine's local copy.
 COMPILE = $(VENV)/bin/pip-compile --quiet --strip-extras --all-extras \
-	--constraint requirements/constraints.txt --no-emit-index-url --no-emit-find-links
+	--constraint constraints.txt --no-emit-index-url --no-emit-find-links
 
 .PHONY: install demo test test-slow lint lock lock-check format clean
 

@@ -1,4 +1,4 @@
-"""requirements/lock.txt holds every dependency pyproject.toml names, at a version it allows.
+"""requirements.txt holds every dependency pyproject.toml names, at a version it allows.
 
 `make lock-check` (run by CI) re-resolves the whole set through pip-compile; this test is its
 offline half: it catches a dependency added or re-ranged in pyproject.toml without `make lock`.
@@ -30,7 +30,7 @@ def direct_requirements() -> list[Requirement]:
 
 
 def test_the_lock_pins_every_direct_dependency_within_its_range():
-    locked = pins(ROOT / "requirements" / "lock.txt")
+    locked = pins(ROOT / "requirements.txt")
     wrong = [
         f"{r} (locked: {locked.get(canonicalize_name(r.name), 'missing')})"
         for r in direct_requirements()
@@ -41,6 +41,6 @@ def test_the_lock_pins_every_direct_dependency_within_its_range():
 
 
 def test_the_lock_obeys_the_torch_constraints():
-    locked = pins(ROOT / "requirements" / "lock.txt")
-    for name, version in pins(ROOT / "requirements" / "constraints.txt").items():
+    locked = pins(ROOT / "requirements.txt")
+    for name, version in pins(ROOT / "constraints.txt").items():
         assert locked[name] == version, f"{name}: constraints say {version}, lock {locked[name]}"
