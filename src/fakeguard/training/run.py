@@ -169,10 +169,9 @@ def _fit(
 
 def _best_checkpoint(trainer: L.Trainer) -> dict[str, Any]:
     """The checkpoint chosen on a monitored metric (not last.ckpt)."""
+    # last.ckpt's callback monitors nothing
     chosen = [
-        c
-        for c in trainer.checkpoint_callbacks
-        if isinstance(c, ModelCheckpoint) and not isinstance(c, LastCheckpoint) and c.monitor
+        c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.monitor
     ]
     callback = chosen[0] if chosen else None
     if callback is None or not callback.best_model_path:
