@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -86,12 +86,20 @@ def seed_attack(seed: int, track: str, batch: int) -> None:
 
 
 class TrackInputs:
-    """A track's model input for one checkpoint: source crop -> its resize -> attack -> codec."""
+    """A track's model input for one checkpoint: source crop -> its resize -> attack -> codec.
 
-    def __init__(self, timings: Timings | None = None, seed: int = 0) -> None:
+    `attacks` overrides the registry's pinned attack of a track's `attack` name with a
+    configured one (the training callback's cheap PGD at the experiment's eps)."""
+
+    def __init__(
+        self,
+        timings: Timings | None = None,
+        seed: int = 0,
+        attacks: Mapping[str, Attack] | None = None,
+    ) -> None:
         self.timings = timings or Timings()
         self.seed = seed
-        self._pinned: dict[str, Attack] = {}
+        self._pinned: dict[str, Attack] = dict(attacks or {})
 
     def attack_for(self, track: EvalTrack, candidate: Candidate) -> Attack | None:
         if track.attack is None:
@@ -139,12 +147,14 @@ def score(
     seed: int = 0,
     progress: Progress | None = None,
     ids: Sequence[int] | None = None,
+    attacks: Mapping[str, Attack] | None = None,
 ) -> Scores:
     """P(fake) of every sample under every track for every checkpoint, as one long table
     (checkpoint, track, index, sample, video_id, method, label, prob, digest). `index` is
-    `ids[i]` for the i-th sample (its place in the split), else i."""
+    `ids[i]` for the i-th sample (its place in the split), else i. `attacks` replaces pinned
+    attacks by name (see `TrackInputs`)."""
     ids = list(range(len(samples))) if ids is None else list(ids)
-    inputs = TrackInputs(Timings(), seed)
+    inputs = TrackInputs(Timings(), seed, attacks)
     rows: list[pd.DataFrame] = []
     skipped: dict[str, int] = {}
     unavailable: dict[str, dict[str, str]] = defaultdict(dict)
