@@ -350,3 +350,48 @@ def test_attack_works_when_the_caller_disabled_grad(context):
 def test_invalid_arguments_raise_value_error(make):
     with pytest.raises(ValueError, match=r"eps|step_size|steps"):
         make()
+
+
+def test_a_scaled_attack_is_the_same_attack_on_a_smaller_budget():
+    """eps warm-up: half the budget means half the eps and half the step, same everything else."""
+    for attack in (PGD(eps=EPS, step_size=2 / 255, steps=3), FGSM(eps=EPS)):
+        half = attack.scaled(0.5)
+        assert type(half) is type(attack) and (half.steps, half.random_start) == (
+            attack.steps,
+            attack.random_start,
+        )
+        assert half.eps == pytest.approx(attack.eps / 2)
+        assert half.step_size == pytest.approx(attack.step_size / 2)
+        assert attack.eps == EPS  # the original is untouched
+        x = edge_images()
+        assert (half(tiny_net(), x, labels()) - x).abs().max() <= half.eps
+    with pytest.raises(ValueError, match="factor"):
+        PGD().scaled(0.0)
+
+
+def test_a_custom_objective_is_ascended_instead_of_the_bce():
+    """TRADES's inner attack: `loss(logits, y)` with soft targets is what the steps maximise."""
+    net, x = tiny_net(), edge_images()
+    with torch.no_grad():
+        target = net.eval()(x)
+
+    def moved(logits: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+        return (logits - clean).pow(2).mean()
+
+    x_adv = PGD(eps=EPS, steps=5)(net, x, target, loss=moved)
+    with torch.no_grad():
+        assert moved(net(x_adv), target) > moved(net(x), target)
+
+
+def test_start_std_starts_near_the_input_as_trades_does():
+    """With start_std and no steps the result is x + start_std * N(0, 1), seeded by torch."""
+    x = torch.full((2, 3, 16, 16), 0.5)
+    attack = PGD(eps=EPS, steps=1)
+    attack.steps = 0  # only the start
+    net = tiny_net()
+    torch.manual_seed(3)
+    start = attack(net, x, labels(2), start_std=0.001)
+    torch.manual_seed(3)
+    expected = x + 0.001 * torch.randn_like(x)
+    torch.testing.assert_close(start, expected)
+    assert (start - x).abs().max() < 0.01  # not the uniform draw in the whole ball

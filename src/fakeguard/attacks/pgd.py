@@ -31,9 +31,10 @@ under `torch.no_grad()` and under `torch.inference_mode()` (e.g. Lightning valid
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -42,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fakeguard.attacks.modes import eval_mode
-from fakeguard.attacks.registry import AttackSpec, budget, register
+from fakeguard.attacks.registry import AttackSpec, budget, in_255ths, register
 
 # The PGD of the training default (configs/attack/pgd.yaml holds the same values) and of the
 # evaluation `pgd` track: L-inf 8/255, 10 steps of 2/255, random start.
@@ -88,27 +89,61 @@ class PGD:
             f"steps={self.steps}, random_start={self.random_start})"
         )
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Adversarial pixels for `x` (N, 3, H, W) in [0, 1] with labels `y` (N,), detached."""
+    def scaled(self, factor: float) -> PGD:
+        """A copy with `eps` and `step_size` times `factor` in (0, 1] (training's eps warm-up:
+        the same attack, on a smaller budget)."""
+        if not (_is_real(factor) and 0 < factor <= 1):
+            raise ValueError(f"factor must be a number in (0, 1], got {factor!r}")
+        attack = copy.copy(self)
+        attack.eps = self.eps * float(factor)
+        attack.step_size = self.step_size * float(factor)
+        return attack
+
+    def __call__(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        start_std: float | None = None,
+    ) -> torch.Tensor:
+        """Adversarial pixels for `x` (N, 3, H, W) in [0, 1] with labels `y` (N,), detached.
+
+        `loss(logits, y)` (float32 logits and `y`, a scalar) is the objective ascended instead
+        of the BCE with `y`: TRADES passes the clean logits as `y` and the KL from the clean
+        prediction. `start_std` starts from `x + start_std * N(0, 1)` (projected) instead of
+        `random_start`'s uniform draw (TRADES starts at 0.001 * N(0, 1)).
+        """
         # Leave inference mode and re-enable grad: callers may attack during validation.
         with eval_mode(model), torch.inference_mode(False), torch.enable_grad():
-            return self._attack(model, x, y)
+            return self._attack(model, x, y, loss, start_std)
 
-    def _attack(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _attack(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        start_std: float | None = None,
+    ) -> torch.Tensor:
         # Clones are normal tensors even when the batch was built in inference mode.
         x = x.detach().clone()
         y = (
             y.detach().clone().to(device=x.device, dtype=torch.float32)
         )  # may be an inference tensor
+        loss_fn = loss_fn or F.binary_cross_entropy_with_logits
         eps = _eps_tensor(self.eps, x)
         x_adv = x
-        if self.random_start:
+        if start_std is not None:
+            x_adv = _project(x + start_std * torch.randn_like(x), x, eps)
+        elif self.random_start:
             noise = torch.empty_like(x).uniform_(-self.eps, self.eps)
             x_adv = _project(x + noise, x, eps)
         for _ in range(self.steps):
             x_adv = x_adv.detach().requires_grad_(True)
             # float32 loss: under bf16 autocast the logits are bf16.
-            loss = F.binary_cross_entropy_with_logits(model(x_adv).float(), y)
+            loss = loss_fn(model(x_adv).float(), y)
             (grad,) = torch.autograd.grad(loss, x_adv)
             x_adv = _project(x_adv.detach() + self.step_size * grad.sign(), x, eps)
         return x_adv.detach()
@@ -159,17 +194,33 @@ def _describe(settings: Mapping[str, Any]) -> str:
     start = "random start" if settings["random_start"] else "no random start"
     return (
         f"{budget(settings['eps'])}, {settings['steps']} steps of "
-        f"{settings['step_size'] * 255:.0f}/255, {start}"
+        f"{in_255ths(settings['step_size'])}/255, {start}"
     )
+
+
+# At another budget (`pgd@4`), the step keeps its ratio to eps: 2/255 at 8/255 -> eps / 4.
+STEP_PER_EPS = PGD_8_255["step_size"] / PGD_8_255["eps"]
+
+
+def pgd_settings(eps: float = PGD_8_255["eps"]) -> dict[str, Any]:
+    """The `pgd` track's PGD-10 at L-inf `eps` (pixel units): steps of eps / 4."""
+    return {**PGD_8_255, "eps": eps, "step_size": eps * STEP_PER_EPS}
+
+
+def pgd_at(eps: float = PGD_8_255["eps"]) -> PGD:
+    """The `pgd` track's PGD at L-inf `eps` (`pgd@<eps>`)."""
+    return PGD(**pgd_settings(eps))
 
 
 register(
     "pgd",
     AttackSpec(
-        factory=lambda: PGD(**PGD_8_255),
+        factory=pgd_at,
         title="PGD white box",
         short_title="PGD",
         description=_describe(PGD_8_255),
         white_box=True,
+        eps=PGD_8_255["eps"],
+        describe=lambda eps: _describe(pgd_settings(eps)),
     ),
 )
