@@ -1,11 +1,15 @@
-"""The detection loss: BCE on one logit, optionally class-balanced or fake-weighted."""
+"""The detection loss: BCE on one logit, optionally class-balanced or fake-weighted; TRADES's
+KL between the clean and the adversarial P(fake)."""
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from fakeguard.training.losses import detection_loss
+from fakeguard.training.losses import bernoulli_kl, detection_loss
 
 
 def test_plain_loss_is_bce_with_logits():
@@ -35,3 +39,29 @@ def test_pos_weight_scales_the_fake_term():
     assert torch.allclose(
         detection_loss(logits, labels, pos_weight=3.0), 3 * detection_loss(logits, labels)
     )
+
+
+def test_trades_kl_is_zero_when_clean_and_adversarial_predictions_agree():
+    logits = torch.tensor([-3.0, 0.0, 2.5])
+    assert bernoulli_kl(logits, logits.clone()).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_trades_kl_matches_a_hand_computation():
+    p, q = 0.8, 0.4  # P(fake) on the clean and on the adversarial crop
+    expected = p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+    logit = lambda v: math.log(v / (1 - v))  # noqa: E731
+    kl = bernoulli_kl(torch.tensor([logit(p)]), torch.tensor([logit(q)]))
+    assert kl.item() == pytest.approx(expected, rel=1e-5)
+    # KL is asymmetric, positive, and the batch mean of the per-sample values
+    both = bernoulli_kl(torch.tensor([logit(p), 0.0]), torch.tensor([logit(q), 0.0]))
+    assert both.item() == pytest.approx(expected / 2, rel=1e-5)
+
+
+def test_trades_kl_stays_finite_for_confident_predictions_and_trains_both_sides():
+    clean = torch.tensor([40.0, -40.0], requires_grad=True)
+    adv = torch.tensor([-40.0, 40.0], requires_grad=True)
+    kl = bernoulli_kl(clean, adv)  # each sample: log(1 / sigmoid(-40)) = 40
+    kl.backward()
+    assert torch.isfinite(kl) and kl.item() == pytest.approx(40.0, rel=1e-4)
+    assert clean.grad is not None and adv.grad is not None
+    assert torch.isfinite(clean.grad).all() and torch.isfinite(adv.grad).all()
