@@ -90,3 +90,71 @@ def test_real_and_fake_face_160_loads():
     dm.setup()
     assert sum(len(s) for s in dm.splits.values()) == 1081 + 960
     assert dm.dataset("val")[0]["image"].shape == (3, 64, 64)
+
+
+def _split_layout(root, splits=("train", "val", "test"), count=6):
+    for i, name in enumerate(splits):
+        write_faces(root / name / "real", count, 40 + i)
+        write_faces(root / name / "fake", count, 200 + i)
+    return root
+
+
+def test_split_folders_are_used_as_given(tmp_path):
+    dm = FolderDataModule(str(_split_layout(tmp_path)), image_size=32, batch_size=4)
+    dm.setup("fit")
+    for name, samples in dm.splits.items():
+        assert len(samples) == 12
+        assert all(f"/{name}/" in s.path for s in samples)
+
+
+def test_a_missing_split_folder_is_carved_from_train(tmp_path):
+    root = _split_layout(tmp_path, ("train", "test"), count=30)
+    dm = FolderDataModule(str(root), image_size=32, val_fraction=0.3, test_fraction=0.3)
+    dm.setup("fit")
+    assert all("/test/" in s.path for s in dm.split("test")) and len(dm.split("test")) == 60
+    assert dm.split("val") and all("/train/" in s.path for s in dm.split("val"))
+    assert len(dm.split("train")) + len(dm.split("val")) == 60
+
+
+def test_mixing_the_two_layouts_is_one_clear_error(tmp_path):
+    root = _split_layout(tmp_path, ("train",))
+    write_faces(root / "real", 2, 50)
+    with pytest.raises(DataError, match="use one layout"):
+        FolderDataModule(str(root)).split("train")
+
+
+def test_a_test_folder_is_the_whole_test_split_and_the_root_keeps_the_rest(faces, tmp_path):
+    held_out = tmp_path / "held_out"
+    write_faces(held_out / "real", 5, 70)
+    write_faces(held_out / "fake", 4, 180)
+    dm = FolderDataModule(str(faces), image_size=32, test_root=str(held_out))
+    assert len(dm.split("test")) == 9
+    assert all(str(held_out) in s.path for s in dm.split("test"))
+    assert len(dm.split("train")) + len(dm.split("val")) == 60  # nothing of root lost
+
+
+def test_evaluating_a_test_folder_needs_no_training_data(tmp_path):
+    held_out = tmp_path / "held_out"
+    write_faces(held_out / "real", 3, 70)
+    write_faces(held_out / "fake", 3, 180)
+    dm = FolderDataModule(str(tmp_path / "gone"), image_size=32, test_root=str(held_out))
+    dm.setup("test")
+    assert len(dm.split("test")) == 6
+    with pytest.raises(DataError, match="data directory not found"):
+        dm.setup("fit")
+
+
+def test_a_split_folder_layout_with_only_test_can_be_evaluated(tmp_path):
+    root = _split_layout(tmp_path, ("test",))
+    dm = FolderDataModule(str(root), image_size=32)
+    dm.setup("test")
+    assert len(dm.split("test")) == 12 and not dm.split("train")
+    with pytest.raises(DataError, match="train split needs both"):
+        dm.setup("fit")
+
+
+def test_a_small_validation_split_warns_and_says_what_to_do(faces, caplog):
+    dm = FolderDataModule(str(faces), image_size=32, val_fraction=0.3)
+    with caplog.at_level(logging.WARNING):
+        dm.setup("fit")
+    assert "too few" in caplog.text and "data.val_root" in caplog.text

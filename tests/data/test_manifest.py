@@ -90,3 +90,23 @@ def test_balanced_sampling_draws_real_and_fake_equally_often(tmp_path):
         sampler.set_epoch(epoch)
         labels += [dm.splits["train"][i].label for i, _ in sampler]
     assert np.mean(labels) == pytest.approx(0.5, abs=0.05)  # 2 of 3 crops are fake
+
+
+def test_a_minimal_hand_written_csv_manifest_with_only_a_test_split_can_be_evaluated(tmp_path):
+    crops = read_manifest(make_manifest(tmp_path))
+    test = crops[crops["split"] == "test"]
+    test[["path", "label", "source_id", "split"]].to_csv(tmp_path / "mine.csv", index=False)
+    dm = ManifestDataModule(str(tmp_path / "mine.csv"), image_size=48, batch_size=4)
+    dm.setup("test")
+    assert len(dm.split("test")) == 12 and not dm.split("train")
+    assert next(iter(dm.test_dataloader()))["image"].shape == (4, 3, 48, 48)
+    with pytest.raises(DataError, match="train split needs both"):
+        dm.setup("fit")
+
+
+def test_a_manifest_label_other_than_0_or_1_is_one_clear_error(tmp_path):
+    pd.DataFrame({"path": ["a.png"], "label": [2], "source_id": ["a"], "split": ["test"]}).to_csv(
+        tmp_path / "m.csv", index=False
+    )
+    with pytest.raises(DataError, match="label must be 0"):
+        read_manifest(tmp_path / "m.csv")

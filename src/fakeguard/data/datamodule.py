@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from fakeguard import settings
 from fakeguard.data.blend import SelfBlend, SelfBlendedFakes
 from fakeguard.data.dataset import FaceDataset
-from fakeguard.data.folders import scan_folders
+from fakeguard.data.folders import scan_folders, split_folders
 from fakeguard.data.manifest import manifest_samples, read_manifest
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.sampling import EpochSampler
@@ -48,6 +48,8 @@ class FaceDataModule(LightningDataModule):
         train_transform: A.Compose | None = None,
         self_blend: SelfBlendedFakes | None = None,
         pin_memory: bool = False,
+        val_root: str | None = None,
+        test_root: str | None = None,
     ) -> None:
         super().__init__()
         self.image_size = settings.image_size(f"{PREFIX}image_size", image_size)
@@ -56,42 +58,79 @@ class FaceDataModule(LightningDataModule):
         self.val_fraction, self.test_fraction = settings.split_fractions(
             PREFIX, val_fraction, test_fraction
         )
+        # A split given as its own folder takes no share of the source's samples.
+        self.split_roots = {
+            name: Path(root).expanduser()
+            for name, root in (("val", val_root), ("test", test_root))
+            if root
+        }
+        if val_root:
+            self.val_fraction = 0.0
+        if test_root:
+            self.test_fraction = 0.0
         self.train_transform = train_transform or eval_pipeline(image_size)
         self.self_blend = self_blend
         self.pin_memory = pin_memory
-        self.splits: dict[str, list[FaceSample]] | None = None
+        self._splits: dict[str, list[FaceSample]] = {}
+        self._own: dict[str, list[FaceSample]] | None = None
 
     def load_samples(self) -> Sequence[FaceSample]:
         raise NotImplementedError
 
     def load_splits(self) -> dict[str, list[FaceSample]]:
-        """Samples per split; by default a hash of each sample's source id decides."""
-        splits: dict[str, list[FaceSample]] = {name: [] for name in SPLITS}
-        for sample in self.load_samples():
-            name = split_of(sample.source_id, self.val_fraction, self.test_fraction)
-            splits[name].append(sample)
-        return splits
+        """The source's samples per split; by default a hash of each source id decides."""
+        return hash_split(self.load_samples(), self.val_fraction, self.test_fraction)
+
+    def split(self, name: str) -> list[FaceSample]:
+        """The samples of one split, loaded on first use: a split given as a folder
+        (`val_root`, `test_root`) is read from there alone, so evaluating on a test folder
+        does not need the training data."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {SPLITS}")
+        if name not in self._splits:
+            if name in self.split_roots:
+                samples = scan_folders(self.split_roots[name])
+            else:
+                samples = self._own_splits()[name]
+            labels = [s.label for s in samples]
+            log.info("%s: %d samples (%d fake)", name, len(labels), sum(labels))
+            self._splits[name] = samples
+        return self._splits[name]
+
+    def _own_splits(self) -> dict[str, list[FaceSample]]:
+        if self._own is None:
+            self._own = self.load_splits()
+            for name in self.split_roots:
+                if self._own.get(name):
+                    log.warning(
+                        "%s%s_root replaces the %d %s samples of the data source",
+                        PREFIX,
+                        name,
+                        len(self._own[name]),
+                        name,
+                    )
+        return self._own
+
+    @property
+    def splits(self) -> dict[str, list[FaceSample]]:
+        """Every split's samples (each loaded on first use)."""
+        return {name: self.split(name) for name in SPLITS}
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits is not None:
+        """Training ("fit") needs real and fake samples in train and val, and warns when val
+        is too small to choose a checkpoint on; evaluation needs only the split it scores."""
+        if stage != "fit":
             return
-        splits = self.load_splits()
-        for name, samples in splits.items():
-            labels = torch.tensor([s.label for s in samples])
-            log.info("%s: %d samples (%d fake)", name, len(samples), int(labels.sum()))
         for name in ("train", "val"):
-            if len({s.label for s in splits[name]}) < 2:
+            if len({s.label for s in self.split(name)}) < 2:
                 raise DataError(f"the {name} split needs both real and fake samples; add data")
-        self.splits = splits
+        warn_if_small(self.split("val"))
 
     def dataset(self, split: str, train: bool = False) -> FaceDataset:
         """The samples of `split` with the training or the evaluation transform."""
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
-        self.setup()
         if not train:
-            return FaceDataset(self.splits[split], eval_pipeline(self.image_size))
-        return FaceDataset(self.splits[split], self.train_transform, self.self_blend)
+            return FaceDataset(self.split(split), eval_pipeline(self.image_size))
+        return FaceDataset(self.split(split), self.train_transform, self.self_blend)
 
     def train_sampler(self, dataset: FaceDataset, seed: int) -> EpochSampler:
         """The training order: a uniform shuffle per epoch, drawn from `seed` and the epoch."""
@@ -126,6 +165,39 @@ class FaceDataModule(LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         return self.dataloader("test")
+
+
+# Below this many crops per class, validation AUC moves in steps too coarse to pick an epoch
+# on (one crop is 2% of a class): it saturates early and best.ckpt is an under-trained model.
+MIN_VAL_PER_CLASS = 50
+
+
+def warn_if_small(val: Sequence[FaceSample]) -> None:
+    """A warning, with what to do, when `val` is too small to select a checkpoint on."""
+    counts = [sum(s.label == label for s in val) for label in (0, 1)]
+    if min(counts) >= MIN_VAL_PER_CLASS:
+        return
+    log.warning(
+        "the validation split has %d real and %d fake samples: too few (under %d per class) to "
+        "choose the best checkpoint or stop early on. Give it more: %sval_fraction=0.2, a "
+        "folder of its own with %sval_root=<folder with real/ and fake/>, or more data; or "
+        "keep the last epoch (callbacks.early_stopping=null and test last.ckpt).",
+        counts[0],
+        counts[1],
+        MIN_VAL_PER_CLASS,
+        PREFIX,
+        PREFIX,
+    )
+
+
+def hash_split(
+    samples: Sequence[FaceSample], val_fraction: float, test_fraction: float
+) -> dict[str, list[FaceSample]]:
+    """Samples per split by a stable hash of each source id (see `split_of`)."""
+    splits: dict[str, list[FaceSample]] = {name: [] for name in SPLITS}
+    for sample in samples:
+        splits[split_of(sample.source_id, val_fraction, test_fraction)].append(sample)
+    return splits
 
 
 def resume_position(trainer: L.Trainer | None) -> tuple[int, int]:
@@ -186,7 +258,9 @@ def identities_needed(val_fraction: float, test_fraction: float, limit: int = 10
 
 
 class FolderDataModule(FaceDataModule):
-    """Images under `root/real` and `root/fake`, split by a hash of each file's source id."""
+    """Images under `root/real` and `root/fake`, split by a hash of each file's source id; or
+    under `root/{train,val,test}/{real,fake}`, split as given. In that layout a split without
+    its folder is carved from train by the hash (val_fraction, test_fraction)."""
 
     def __init__(self, root: str, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -194,6 +268,19 @@ class FolderDataModule(FaceDataModule):
 
     def load_samples(self) -> Sequence[FaceSample]:
         return scan_folders(self.root)
+
+    def load_splits(self) -> dict[str, list[FaceSample]]:
+        given = split_folders(self.root)
+        if not given:
+            return super().load_splits()
+        splits = {name: scan_folders(folder) for name, folder in given.items()}
+        carved = [n for n in SPLITS if n not in given and n not in self.split_roots]
+        if "train" in splits and carved:
+            log.info("%s has no %s folder: carved from train", self.root, " or ".join(carved))
+            fractions = {n: getattr(self, f"{n}_fraction") if n in carved else 0.0 for n in SPLITS}
+            parts = hash_split(splits["train"], fractions["val"], fractions["test"])
+            splits |= {n: parts[n] for n in ("train", *carved)}
+        return {name: splits.get(name, []) for name in SPLITS}
 
 
 class ManifestDataModule(FaceDataModule):

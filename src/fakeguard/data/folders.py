@@ -12,6 +12,21 @@ from fakeguard.errors import DataError
 
 log = logging.getLogger(__name__)
 CLASS_DIRS = {"real": 0, "fake": 1}
+SPLIT_DIRS = ("train", "val", "test")
+
+
+def split_folders(root: str | Path) -> dict[str, Path]:
+    """The split folders of the `root/{train,val,test}/{real,fake}` layout that `root` has;
+    empty for the plain `root/{real,fake}` layout. Mixing the two layouts is an error: which
+    split the top-level images belong to would be a guess."""
+    root = Path(root)
+    found = {name: root / name for name in SPLIT_DIRS if (root / name).is_dir()}
+    if found and any((root / name).is_dir() for name in CLASS_DIRS):
+        raise DataError(
+            f"{root} has both split folders ({', '.join(found)}) and class folders (real/, "
+            "fake/): use one layout, root/{real,fake} or root/{train,val,test}/{real,fake}"
+        )
+    return found
 
 
 def scan_folders(root: str | Path) -> list[FaceSample]:

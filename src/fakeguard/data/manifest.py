@@ -75,18 +75,34 @@ def write_failures(path: Path, failures: pd.DataFrame) -> None:
     write_atomically(path, lambda tmp: failures.to_csv(tmp, index=False))
 
 
+# What a hand-written manifest needs (README "Bring your own data"): a crop file relative to the
+# manifest, 0 = real / 1 = fake, the group a split must keep together, and train/val/test.
+REQUIRED_COLUMNS = ("path", "label", "source_id", "split")
+
+
 def read_manifest(path: str | Path) -> pd.DataFrame:
-    """Load a manifest, or raise DataError saying how to make one."""
+    """Load a manifest (.parquet as prepare writes it, or a hand-written .csv with at least
+    `REQUIRED_COLUMNS`), or raise DataError saying how to make one."""
     path = Path(path)
     if not path.is_file():
         raise DataError(
             f"manifest not found: {path}. Make one with "
             "`python -m fakeguard.prepare source=... root=... out=...`"
         )
-    manifest = pd.read_parquet(path).rename(columns=RENAMED)
-    missing = [c for c in ("path", "label", "source_id", "split") if c not in manifest.columns]
+    if path.suffix.lower() == ".csv":
+        manifest = pd.read_csv(path, dtype={"source_id": str, "split": str, "path": str})
+    else:
+        manifest = pd.read_parquet(path)
+    manifest = manifest.rename(columns=RENAMED)
+    missing = [c for c in REQUIRED_COLUMNS if c not in manifest.columns]
     if missing:
-        raise DataError(f"{path} is not a fakeguard manifest: no column(s) {missing}")
+        raise DataError(
+            f"{path} is not a fakeguard manifest: no column(s) {missing}; a manifest needs "
+            f"{list(REQUIRED_COLUMNS)}"
+        )
+    bad = sorted(set(manifest["label"]) - {0, 1})
+    if bad:
+        raise DataError(f"{path}: label must be 0 (real) or 1 (fake), found {bad}")
     return manifest
 
 
