@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fakeguard.attacks.modes import eval_mode
-from fakeguard.attacks.pgd import PGD, PGD_8_255
-from fakeguard.attacks.registry import Attack, AttackSpec, budget, register
+from fakeguard.attacks.pgd import PGD, PGD_8_255, pgd_settings
+from fakeguard.attacks.registry import Attack, AttackSpec, budget, in_255ths, register
 
 STRONG_STEPS = 50
 STRONG_RESTARTS = 5
@@ -41,22 +41,32 @@ def per_sample_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch
         return F.binary_cross_entropy_with_logits(logits, y.float().flatten(), reduction="none")
 
 
-def pgd_strong() -> WorstOfRestarts:
-    """PGD-50 (the `pgd` track's budget and step) from 5 random starts, worst case per sample."""
-    return WorstOfRestarts(PGD(**{**PGD_8_255, "steps": STRONG_STEPS}), STRONG_RESTARTS)
+def pgd_strong(
+    eps: float = PGD_8_255["eps"], steps: int = STRONG_STEPS, restarts: int = STRONG_RESTARTS
+) -> WorstOfRestarts:
+    """PGD-50 (the `pgd` track's step, eps / 4) from 5 random starts, worst case per sample."""
+    return WorstOfRestarts(PGD(**{**pgd_settings(eps), "steps": steps}), restarts)
+
+
+def _describe(eps: float, steps: int, restarts: int) -> str:
+    starts = "1 random start" if restarts == 1 else f"{restarts} random starts"
+    return (
+        f"{budget(eps)}, {steps} steps of {in_255ths(pgd_settings(eps)['step_size'])}/255, "
+        f"{starts}, worst case per sample ({steps * restarts} gradient steps per image)"
+    )
 
 
 register(
     "pgd-strong",
     AttackSpec(
         factory=pgd_strong,
-        title="PGD-50, 5 restarts",
-        short_title="PGD-50",
-        description=(
-            f"{budget(PGD_8_255['eps'])}, {STRONG_STEPS} steps of "
-            f"{PGD_8_255['step_size'] * 255:.0f}/255, {STRONG_RESTARTS} random starts, "
-            "worst case per sample"
-        ),
+        # Not "PGD-50, 5 restarts": attack_budgets may change both; the note says what ran.
+        title="PGD strong (restarts)",
+        short_title="PGD-strong",
+        description=_describe(PGD_8_255["eps"], STRONG_STEPS, STRONG_RESTARTS),
         white_box=True,
+        eps=PGD_8_255["eps"],
+        settings={"steps": STRONG_STEPS, "restarts": STRONG_RESTARTS},
+        describe=_describe,
     ),
 )

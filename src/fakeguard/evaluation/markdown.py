@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from fakeguard.attacks.registry import attacks
+from fakeguard.attacks.registry import Budgets, Variant, attacks, variant
 from fakeguard.robustness.suite import TRACKS as SUITE_TRACKS
 from fakeguard.scoring.results import lookup
 from fakeguard.scoring.tracks import ALIASES, EvalTrack
@@ -29,33 +29,47 @@ AFTER_NOTE = (
 )
 
 
+def _variant(name: str) -> Variant | None:
+    """The attack (at its budget) that `name` names, else None."""
+    if name.partition("@")[0] not in attacks():
+        return None
+    try:
+        return variant(name)
+    except ValueError:
+        return None
+
+
 def _title(name: str) -> str:
-    """A suite track's, an alias's or an attack's own title; else the name itself."""
+    """A suite track's, an alias's or an attack's own title (with its budget when it is not
+    the pinned one: `PGD white box, 4/255`); else the name itself."""
     if name in SUITE_TRACKS:
         return SUITE_TRACKS[name].title or name
     if name in ALIASES:
         return ALIASES[name].title
-    spec = attacks().get(name)
-    return spec.title if spec is not None else name
+    found = _variant(name)
+    return found.title if found is not None else name
 
 
 def title(track: str) -> str:
-    """A track's row label: `unet+jpeg50` -> `U-Net + JPEG 50`."""
+    """A track's row label: `unet+jpeg50` -> `U-Net + JPEG 50`, `pgd@4+jpeg50` ->
+    `PGD 4/255 + JPEG 50`."""
     attack, plus, codec = track.partition("+")
     if plus:
-        spec = attacks().get(attack)
-        return f"{spec.label if spec is not None else attack} + {_title(codec)}"
+        found = _variant(attack)
+        return f"{found.label if found is not None else attack} + {_title(codec)}"
     return _title(track)
 
 
-def track_notes(tracks: Sequence[EvalTrack]) -> list[str]:
+def track_notes(tracks: Sequence[EvalTrack], budgets: Budgets | None = None) -> list[str]:
     """What the report says about the tracks of a set, whatever the scores: each attack's
-    pinned settings and note (in the set's order), then the aliases' and the composites'."""
-    specs = attacks()
-    used = list(dict.fromkeys(t.attack for t in tracks if t.is_attack))
-    notes = [f"{name}: {specs[name].description}." for name in used]
+    settings as they ran (`budgets` over the pinned ones) and note (in the set's order), then
+    the aliases' and the composites'."""
+    used = [variant(name) for name in dict.fromkeys(t.attack for t in tracks if t.is_attack)]
+    notes = [f"{v.name}: {v.description(budgets)}." for v in used]
     notes.append(ATTACKS_NOTE)
-    notes += [f"{specs[name].report_note}." for name in used if specs[name].report_note]
+    bases = dict.fromkeys(v.base for v in used)
+    specs = attacks()
+    notes += [f"{specs[name].report_note}." for name in bases if specs[name].report_note]
     parts = {part for t in tracks for part in t.name.split("+")}
     notes += [alias.note for name, alias in ALIASES.items() if name in parts]
     if any(t.after for t in tracks):

@@ -8,7 +8,10 @@ A track name is one of:
   Part 2);
 - an attack of the registry `fakeguard.attacks.registry` (`pgd`, `pgd-strong`, `apgd-ce`,
   `unet`, ...) on the model input, after its resize;
-- `<attack>+<suite track>` (e.g. `unet+jpeg50`, `unet+h264-like`): the attack, then the suite
+- `<attack>@<eps>`, a white-box attack at another L-inf budget, eps in 255ths (`pgd@4`,
+  `apgd-ce@4`, `pgd@0.5`), its step sizes scaled with eps; `pgd@8` is `pgd` (the track is
+  named `pgd`, and scored once). A fixed attacker (`unet`) takes no `@`;
+- `<attack>+<suite track>` (e.g. `unet+jpeg50`, `pgd@4+jpeg50`): the attack, then the suite
   track's codec on the attacked model input. An attacker perturbs, then a platform
   recompresses; the attacked image is quantised to 8 bits first, as a saved file would be. An
   H.264 track encodes the attacked crop as a one-frame clip (there is no video left to encode).
@@ -20,7 +23,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fakeguard.attacks.registry import attacks
+from fakeguard.attacks.registry import attacks, variant
 from fakeguard.errors import UserError
 from fakeguard.robustness.suite import TRACKS as SUITE_TRACKS
 
@@ -67,27 +70,43 @@ def _suite_name(name: str) -> str | None:
     return name if name in SUITE_TRACKS else None
 
 
+def _attack_name(name: str) -> str | None:
+    """`name` as a canonical attack name (`pgd@8` -> `pgd`), None when it names no attack;
+    a ValueError when it names one at a budget it cannot take (`unet@4`, `pgd@-1`)."""
+    base = name.partition("@")[0]
+    if base not in attacks():
+        return None
+    return variant(name).name
+
+
 def parse_track(name: str) -> EvalTrack:
-    """The track called `name`, or a ValueError listing what exists."""
+    """The track called `name`, or a ValueError listing what exists. An attack at its pinned
+    budget is named without `@` (`pgd@8` -> `pgd`, `pgd@8+jpeg50` -> `pgd+jpeg50`)."""
     suite = _suite_name(name)
     if suite is not None:
         return EvalTrack(name, suite=suite)
-    known = attacks()
-    if name in known:
-        return EvalTrack(name, attack=name)
-    attack, _, codec = name.partition("+")
+    first, plus, codec = name.partition("+")
+    attack = _attack_name(first)
+    if attack is not None and not plus:
+        return EvalTrack(attack, attack=attack)
     after = _suite_name(codec)
-    if attack in known and after not in (None, "clean"):
-        return EvalTrack(name, attack=attack, after=after)
-    choices = sorted([*SUITE_TRACKS, *ALIASES, *known]) + ["<attack>+<suite track>"]
+    if attack is not None and after not in (None, "clean"):
+        return EvalTrack(f"{attack}+{codec}", attack=attack, after=after)
+    known = attacks()
+    choices = sorted([*SUITE_TRACKS, *ALIASES, *known]) + [
+        "<attack>@<eps in 255ths>",
+        "<attack>+<suite track>",
+    ]
     raise ValueError(f"no track {name!r} in suite v1 or the attacks: choose from {choices}")
 
 
 def parse_tracks(names: Sequence[str]) -> list[EvalTrack]:
     """Parsed tracks, `clean` first and always (the paired drops are measured against it),
-    duplicates removed."""
-    tracks = [parse_track(n) for n in dict.fromkeys(["clean", *names])]
-    return tracks
+    duplicates removed (also one name written two ways: `pgd@8` and `pgd`)."""
+    tracks = {}
+    for track in map(parse_track, ["clean", *names]):
+        tracks.setdefault(track.name, track)
+    return list(tracks.values())
 
 
 def per_epoch_tracks(names: Sequence[str]) -> list[str]:
