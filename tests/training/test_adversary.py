@@ -1,4 +1,5 @@
-"""The Adversary: which attackers play, how their losses weigh, and the frozen detector."""
+"""The Adversary: which attackers play, how their losses weigh (sum or TRADES), the eps
+warm-up, and the frozen detector."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ from functools import partial
 
 import pytest
 import torch
-from helpers import compose_config
+from helpers import compose_config, tiny_conv_net
 from hydra.utils import instantiate
 
 from fakeguard.attacks.pgd import FGSM, PGD, PGD_8_255
 from fakeguard.attacks.unet import UNetAttacker
+from fakeguard.errors import SettingError
 from fakeguard.models.detectors import Detector
 from fakeguard.training.adversary import Adversary
+from fakeguard.training.losses import bernoulli_kl, detection_loss
 
 ADAM = partial(torch.optim.Adam, lr=1e-3)
 
@@ -68,3 +71,93 @@ def test_the_attacker_step_leaves_the_detector_as_it_was():
     assert all(p.grad is not None for p in adversary.unet.parameters())
     assert [m.training for m in net.modules()] == modes
     assert [p.requires_grad for p in net.parameters()] == flags
+
+
+def test_eps_ramps_linearly_per_batch_over_warmup_epochs_then_stays_at_eps():
+    adversary = Adversary(attack=PGD(), warmup_epochs=2)
+    scales = [adversary.warmup_scale(b, batches_per_epoch=4) for b in range(12)]
+    assert scales[:8] == pytest.approx([(b + 1) / 8 for b in range(8)])  # ~0 -> 1 over 2 epochs
+    assert scales[8:] == [1.0] * 4
+    assert Adversary(attack=PGD()).warmup_scale(0, 4) == 1.0  # no warm-up: full eps at once
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"warmup_epochs": -1}, "attack.warmup_epochs"),
+        ({"warmup_epochs": 1.5}, "attack.warmup_epochs"),
+        ({"objective": "trade"}, "attack.adversary.objective"),
+        ({"objective": "trades", "trades_beta": -1.0}, "attack.adversary.trades_beta"),
+    ],
+)
+def test_bad_warmup_and_objective_settings_name_their_config_key(kwargs, key):
+    with pytest.raises(SettingError, match=key):
+        Adversary(attack=PGD(), **kwargs)
+
+
+def test_warmup_or_trades_without_a_pixel_attack_is_refused():
+    for kwargs in ({"warmup_epochs": 2}, {"objective": "trades"}):
+        with pytest.raises(SettingError, match="attack"):
+            Adversary(unet=UNetAttacker(), unet_optimizer=ADAM, **kwargs)
+
+
+def test_trades_weighs_clean_bce_one_and_the_kl_beta_and_keeps_the_unet_term_relative():
+    trades = Adversary(attack=PGD(), objective="trades", trades_beta=4.0)
+    assert trades.loss_weights == {"clean": 1.0, "pgd": 4.0}
+    with_unet = Adversary(
+        attack=PGD(),
+        unet=UNetAttacker(),
+        unet_optimizer=ADAM,
+        objective="trades",
+        loss_weights={"clean": 2.0, "unet": 1.0},
+    )
+    assert with_unet.loss_weights == {"clean": 1.0, "pgd": 6.0, "unet": 0.5}
+
+
+def test_the_trades_term_is_the_kl_from_the_clean_prediction_and_the_attack_raises_it():
+    net, x = tiny_conv_net(), torch.rand(8, 3, 16, 16)
+    y = (torch.arange(8) % 2).float()
+    adversary = Adversary(attack=PGD(eps=8 / 255, step_size=2 / 255, steps=5), objective="trades")
+    clean = net(x)
+    torch.manual_seed(0)
+    term = adversary.pixel_term(net, x, y, clean, detection_loss)
+    assert term.requires_grad and term.item() > 0  # trains both the clean and adversarial sides
+    torch.manual_seed(0)  # the same start, no ascent: the KL at TRADES's 0.001 * N(0, 1) start
+    start = x + 0.001 * torch.randn_like(x)
+    assert term.item() > bernoulli_kl(clean, net(start)).item()
+    nudged = Adversary(attack=PGD(eps=1e-6, step_size=1e-6, steps=1), objective="trades")
+    assert nudged.pixel_term(net, x, y, clean, detection_loss).item() < 1e-6  # ~ no move: ~0
+
+
+def test_the_warmed_up_attack_stays_inside_the_scaled_ball():
+    net, x = tiny_conv_net(), torch.rand(4, 3, 16, 16)
+    adversary = Adversary(attack=PGD(eps=8 / 255, step_size=2 / 255, steps=3), warmup_epochs=4)
+    seen = []
+    original = adversary.attack.scaled
+
+    def spy(factor):
+        attack = original(factor)
+        seen.append(attack)
+        return attack
+
+    adversary.attack.scaled = spy
+    adversary.pixel_term(net, x, torch.ones(4), net(x), detection_loss, scale=0.25)
+    (used,) = seen
+    assert used.eps == pytest.approx(2 / 255) and used.step_size == pytest.approx(0.5 / 255)
+
+
+def test_the_attack_configs_take_trades_and_a_warmup_from_the_command_line(tmp_path):
+    overrides = [
+        "attack=pgd",
+        "attack.warmup_epochs=3",
+        "attack.adversary.objective=trades",
+        "attack.adversary.trades_beta=2.0",
+    ]
+    adversary = instantiate(compose_config("train", overrides, tmp_path).attack.adversary)
+    assert (adversary.objective, adversary.trades_beta, adversary.warmup_epochs) == (
+        "trades",
+        2.0,
+        3,
+    )
+    default = instantiate(compose_config("train", ["attack=fgsm"], tmp_path).attack.adversary)
+    assert (default.objective, default.warmup_epochs) == ("sum", 0)

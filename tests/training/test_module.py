@@ -112,3 +112,52 @@ def test_a_checkpoint_holds_both_architectures_under_the_prefixes_the_readers_us
     spec, weights = found
     assert spec == unet.spec
     UNetAttacker(**spec).load_state_dict(weights)  # strict: every tensor, nothing else
+
+
+class EpsRecorder(L.Callback):
+    """The share of eps each training batch attacks with, as the module computes it."""
+
+    def __init__(self) -> None:
+        self.scales: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.scales.append(pl_module.warmup_scale())
+
+
+def warmup_run(epochs: int, ckpt_path=None, save_to=None) -> tuple[EpsRecorder, DetectorModule]:
+    """TRADES with a 2-epoch eps warm-up on 3 batches per epoch of 32 px demo crops."""
+    torch.manual_seed(0)
+    adversary = Adversary(
+        attack=PGD(eps=8 / 255, step_size=2 / 255, steps=1), objective="trades", warmup_epochs=2
+    )
+    module = DetectorModule(
+        Detector(weights="none", img_size=32),
+        partial(torch.optim.SGD, lr=0.01),
+        adversary=adversary,
+    )
+    recorder = EpsRecorder()
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        limit_train_batches=3,
+        limit_val_batches=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[recorder],
+    )
+    data = DemoDataModule(num_identities=24, image_size=32, batch_size=8)
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt_path, weights_only=True)
+    if save_to is not None:
+        trainer.save_checkpoint(save_to)
+    return recorder, module
+
+
+def test_eps_ramps_over_warmup_epochs_and_continues_the_ramp_after_a_resume(tmp_path):
+    whole, module = warmup_run(epochs=3)
+    assert whole.scales == pytest.approx([1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1, 1, 1, 1])
+    assert module.trainer.callback_metrics["train/eps"] == pytest.approx(8 / 255)  # logged
+    assert torch.isfinite(module.trainer.callback_metrics["train/loss_pgd"])  # TRADES's KL
+    first, _ = warmup_run(epochs=1, save_to=tmp_path / "epoch0.ckpt")
+    resumed, _ = warmup_run(epochs=3, ckpt_path=tmp_path / "epoch0.ckpt")
+    assert first.scales + resumed.scales == pytest.approx(whole.scales)

@@ -103,8 +103,10 @@ class DetectorModule(LightningModule):
 
     def adversarial_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """1. clean loss; 2. loss on the pixel-space attack (PGD or FGSM; its term and logs
-        keep the name `pgd`); 3. U-Net update against the frozen detector; 4. detector update
-        on the weighted clean + pixel-attack + fresh U-Net losses."""
+        keep the name `pgd`: the adversarial BCE, or with objective=trades the KL from the
+        clean prediction), at the warm-up's eps; 3. U-Net update against the frozen detector;
+        4. detector update on the weighted clean + pixel-attack + fresh U-Net losses.
+        `train/eps` logs the pixel attack's eps at the end of each epoch."""
         x, y = batch["image"], batch["label"]
         adversary = self.adversary
         optimizers = self.optimizers()
@@ -112,7 +114,10 @@ class DetectorModule(LightningModule):
         logits = self.net(x)
         losses = {"clean": self.loss(logits, y)}
         if adversary.attack is not None:
-            losses["pgd"] = self.loss(self.net(adversary.attack(self.net, x, y)), y)
+            scale = self.warmup_scale()
+            losses["pgd"] = adversary.pixel_term(self.net, x, y, logits, self.loss, scale)
+            eps = adversary.attack.eps * scale
+            self.log("train/eps", eps, on_step=False, on_epoch=True, reduce_fx="max")
         if adversary.unet is not None:
             self._attacker_update(optimizers[1], x, y)
             with torch.no_grad():
@@ -126,6 +131,13 @@ class DetectorModule(LightningModule):
         if self._finite(loss):
             self._step(optimizers[0], loss)
         return loss.detach()
+
+    def warmup_scale(self) -> float:
+        """The share of eps the pixel attack uses in this training batch (1 without warm-up):
+        from the loops' batch count, which a resumed run restores."""
+        trainer = self.trainer
+        batches = trainer.fit_loop.total_batch_idx
+        return self.adversary.warmup_scale(batches, trainer.num_training_batches)
 
     def _attacker_update(self, optimizer: Any, x: torch.Tensor, y: torch.Tensor) -> None:
         loss, parts = self.adversary.attacker_loss(self.net, x, y)
