@@ -78,6 +78,7 @@ def test_evaluate_sends_its_metrics_table_and_plots_to_the_loggers(make_cfg, tmp
     ckpt = write_checkpoint(tmp_path / "best.ckpt", Detector(weights="none", img_size=64).eval())
     overrides = [
         f"ckpt_path={ckpt}",
+        "data=demo",
         "data.num_identities=40",
         "tracks.names=[clean,jpeg50]",
         "gradcam.samples=0",

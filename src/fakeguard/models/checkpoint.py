@@ -7,7 +7,9 @@ Next to Lightning's own entries, a training checkpoint holds:
   rebuild it with no model config; its weights are `state_dict["net.*"]`;
 - `fakeguard_attacker`: the U-Net attacker's `spec`, when one was trained; its weights are
   `state_dict["adversary.unet.*"]`;
-- `fakeguard_skipped_steps`: [steps skipped in all, skipped in a row] (non-finite losses).
+- `fakeguard_skipped_steps`: [steps skipped in all, skipped in a row] (non-finite losses);
+- `fakeguard_data`: the run's data config (`data=...`, resolved, paths absolute), so evaluate.py
+  scores a checkpoint on the data it was trained on unless told otherwise.
 
 The weight prefixes are the attribute paths of `training.module.DetectorModule` (`net`,
 `adversary.unet`); `tests/training/test_module.py` checks the two agree.
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from fakeguard.models.detectors import Detector, build_detector
 from fakeguard.models.safe_load import load_torch_file
@@ -28,6 +32,9 @@ from fakeguard.models.weights import IncompatibleCheckpointError, check_compatib
 SPEC_KEY = "fakeguard_detector"  # where a checkpoint stores the detector's `spec`
 ATTACKER_SPEC_KEY = "fakeguard_attacker"  # the U-Net attacker's `spec`
 BAD_STEPS_KEY = "fakeguard_skipped_steps"  # [skipped in all, skipped in a row]
+DATA_KEY = "fakeguard_data"  # the data config the run trained on
+# Run folders keep Hydra's composed config here (checkpoints are in <run>/checkpoints/).
+RUN_CONFIG = Path(".hydra") / "config.yaml"
 DETECTOR_PREFIX = "net."  # the detector's weights in `state_dict`
 ATTACKER_PREFIX = "adversary.unet."  # the U-Net attacker's weights in `state_dict`
 
@@ -44,6 +51,40 @@ def write_specs(
     checkpoint[SPEC_KEY] = dict(detector.spec)
     if attacker is not None:
         checkpoint[ATTACKER_SPEC_KEY] = dict(attacker.spec)
+
+
+# Data settings that name files: stored absolute, so evaluate.py finds them from any directory.
+DATA_PATH_KEYS = ("root", "manifest", "val_root", "test_root")
+
+
+def data_record(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A data config as a checkpoint stores it: plain values, interpolations resolved, paths
+    absolute."""
+    if isinstance(data, DictConfig):
+        data = OmegaConf.to_container(data, resolve=True)
+    record = dict(data)
+    for key in DATA_PATH_KEYS:
+        if isinstance(record.get(key), str) and record[key] not in ("", "???"):
+            record[key] = str(Path(record[key]).expanduser().resolve())
+    return record
+
+
+def read_data_config(path: str | Path) -> dict[str, Any] | None:
+    """The data config a checkpoint was trained on: stored in it, else (a checkpoint from
+    before it was stored) its run folder's Hydra config; None when neither says."""
+    stored = read_checkpoint(path).get(DATA_KEY)
+    if stored is not None:
+        return dict(stored)
+    run_config = Path(path).resolve().parent.parent / RUN_CONFIG
+    if not run_config.is_file():
+        return None
+    data = OmegaConf.load(run_config).get("data")
+    if data is None:
+        return None
+    try:
+        return OmegaConf.to_container(data, resolve=True)
+    except OmegaConfBaseException:  # an interpolation into the rest of that config
+        return OmegaConf.to_container(data, resolve=False)
 
 
 def read_attacker(

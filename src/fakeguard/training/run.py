@@ -25,6 +25,7 @@ from fakeguard.files import write_json
 from fakeguard.instantiate import instantiate_group
 from fakeguard.loggers import log_config
 from fakeguard.models.checkpoint import read_checkpoint
+from fakeguard.training.data_record import DataRecord
 from fakeguard.training.distributed import ddp_job
 from fakeguard.training.resume import LastCheckpoint, RandomStates, TrainingInterrupted
 
@@ -52,6 +53,11 @@ def check_selection_uses_validation(callbacks: list[Any]) -> None:
 def check_settings(cfg: DictConfig) -> None:
     """train.yaml's numeric settings, before any work (the data's are checked when the
     DataModule is built, the face-extraction ones by prepare)."""
+    if cfg.data.get("from_run"):
+        raise UserError(
+            "data=run is evaluate.py's (the data a checkpoint was trained on); choose the "
+            "training data with data=demo, data=folders or data=faces"
+        )
     if cfg.get("seed") is not None:
         settings.whole_number("seed", cfg.seed, 0)
     settings.whole_number("trainer.max_epochs", cfg.trainer.max_epochs, 1)
@@ -128,7 +134,12 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> float | No
     save_augmentation(datamodule, Path(cfg.paths.output_dir) / "checkpoints")
     module = instantiate(cfg.model, adversary=build_adversary(cfg))
     # RandomStates is not optional: without it a resumed run would draw other random starts.
-    callbacks = [*instantiate_group(cfg.get("callbacks")), *extra_callbacks, RandomStates()]
+    callbacks = [
+        *instantiate_group(cfg.get("callbacks")),
+        *extra_callbacks,
+        RandomStates(),
+        DataRecord(cfg.data),  # evaluate.py scores on the data the run trained on
+    ]
     check_selection_uses_validation(callbacks)
     loggers = instantiate_group(cfg.get("logger"))
     log_config(loggers, cfg)
@@ -147,8 +158,10 @@ def _train(cfg: DictConfig, extra_callbacks: Sequence[L.Callback]) -> float | No
 
     wall = time.perf_counter() - start
     notes = {"checkpoint": best.get("path") or "(none saved)", "wall time": f"{wall:.1f} s"}
+    if best.get("monitor"):
+        notes["best.ckpt selected on"] = f"{best['monitor']} ({best['mode']})"
     if trainer.is_global_zero:
-        print_metrics("fakeguard train", _summary(metrics), notes)
+        print_metrics("fakeguard train", _summary(metrics, best.get("monitor")), notes)
         write_json(Path(trainer.default_root_dir) / "summary.json", {**metrics, **notes})
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 
@@ -180,6 +193,7 @@ def _best_checkpoint(trainer: L.Trainer) -> dict[str, Any]:
     return {
         "path": callback.best_model_path,
         "monitor": callback.monitor,
+        "mode": callback.mode,
         "score": None if score is None else float(score),
     }
 
@@ -188,17 +202,20 @@ def _as_floats(metrics: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items()}
 
 
-def _summary(metrics: dict[str, float]) -> dict[str, float]:
-    """The few numbers worth a glance at the end of a run, in a stable order."""
+def _summary(metrics: dict[str, float], monitor: str | None = None) -> dict[str, float]:
+    """The few numbers worth a glance at the end of a run, in a stable order: first the
+    metric best.ckpt was selected on."""
     order = (
+        *([f"{monitor}_best"] if monitor else []),
         "val/auc_best",
         "val/robust_auc_best",
         "val/auc",
         "val/robust_auc",
+        "val/pgd/auc",
         "val/acc",
         "val/loss",
         "test/auc",
         "test/acc",
         "test/ap",
     )
-    return {k: metrics[k] for k in order if k in metrics}
+    return {k: metrics[k] for k in dict.fromkeys(order) if k in metrics}
