@@ -200,7 +200,8 @@ class RobustnessCallback(L.Callback):
         self.history.append(scores)
         if trainer.is_global_zero and scores:
             self._print(trainer.current_epoch, scores, select)
-            table = pd.DataFrame(scores).T.rename_axis("track").assign(epoch=trainer.current_epoch)
+        if trainer.is_global_zero and results:  # the suite's table (the PGD track: its metrics)
+            table = pd.DataFrame(results).T.rename_axis("track").assign(epoch=trainer.current_epoch)
             log_table(trainer.loggers, "val/robustness", table, trainer.global_step)
 
     def _select(self, trainer: L.Trainer, pgd: Mapping[str, float]) -> float:
