@@ -126,7 +126,6 @@ def test_monitoring_the_pgd_track_with_attack_every_n_epochs_above_1_is_refused(
         ({"attack_every_n_epochs": 0}, "attack_every_n_epochs"),
         ({"select_weights": {"clean": 1, "fgsm": 1}}, "select_weights"),
         ({"select_weights": {"clean": 0, "pgd": 0}}, "select_weights"),
-        ({"attack_samples": 0}, "select_weights.pgd"),  # val/select needs the PGD track
     ],
 )
 def test_bad_pgd_track_settings_name_their_config_key(kwargs, key):
@@ -134,9 +133,14 @@ def test_bad_pgd_track_settings_name_their_config_key(kwargs, key):
         RobustnessCallback(tracks=["clean"], **kwargs)
 
 
-def test_the_pgd_track_can_be_turned_off_when_nothing_selects_on_it():
-    callback = RobustnessCallback(attack_samples=0, select_weights={"clean": 1.0})
-    assert callback.attack is None and callback.select_weights == {"clean": 1.0, "pgd": 0.0}
+def test_the_pgd_track_can_be_turned_off_unless_a_run_selects_on_it(make_cfg):
+    callback = RobustnessCallback(attack_samples=0)
+    assert callback.attack is None
+    weights = RobustnessCallback(select_weights={"clean": 3.0, "pgd": 1.0}).select_weights
+    assert weights == {"clean": 0.75, "pgd": 0.25}  # normalised
+    overrides = [*TINY_DEMO, "callbacks=robust", "callbacks.robustness.attack_samples=0"]
+    with pytest.raises(SettingError, match="attack_samples=0 turns the PGD track off"):
+        train(make_cfg("train", overrides))
 
 
 def test_paired_drop_measures_the_loss_of_confidence_in_the_right_class():
