@@ -27,7 +27,9 @@ from fakeguard.models.weights import IncompatibleCheckpointError
 from fakeguard.scoring.inputs import to_tensor
 from fakeguard.training.run import train
 
-DEMO_DATA = ["data.num_identities=40"]  # the training run's samples (size from the checkpoint)
+# the training run's samples (size from the checkpoint), given explicitly: checkpoints made by
+# write_checkpoint record no data of their own
+DEMO_DATA = ["data=demo", "data.num_identities=40"]
 SEED_TRACKS = ["clean", "jpeg50", "h264-like", "pgd", "unet", "unet+jpeg50", "unet+h264-like"]
 
 
@@ -139,11 +141,79 @@ def test_the_attacks_set_runs_every_attack_and_notes_why_dlr_is_absent(
     metrics, out = run_eval(make_cfg, tmp_path, overrides)
     report = (out / "report.md").read_text()
     frame = table(report, "Frame level")
-    assert frame["Track"].tolist() == ["Clean", "PGD white box", "PGD-50, 5 restarts", "APGD-CE"]
+    attacks = ["pgd", "pgd-strong", "apgd-ce", "pgd@4", "apgd-ce@4"]
+    assert frame["Track"].tolist() == ["Clean", *map(title, attacks)]
     assert "DLR attacks need 3 or more classes" in report
     for checkpoint in ("clean", "adv"):  # fifty white-box steps raise the loss
         strong = metrics[f"{checkpoint}/pgd-strong/frame/log_loss"]
         assert strong >= metrics[f"{checkpoint}/clean/frame/log_loss"]
+
+
+def test_robustness_curves_sample_budgets_and_work_budgets(checkpoints, make_cfg, tmp_path):
+    """curves.* adds <attack>@<eps> tracks and a curve table everywhere; attack tracks score
+    attack_samples of the suite's samples; attack_budgets reach the attacks and the notes."""
+    ckpts = f"ckpt_path=[{checkpoints['clean']},{checkpoints['adv']}]"
+    overrides = [
+        *DEMO_DATA,
+        ckpts,
+        "tracks.names=[clean,jpeg50,pgd@8]",
+        "max_samples=10",
+        "attack_samples=6",
+        "curves.attacks=[pgd,apgd-ce]",
+        "curves.eps=[2,8]",
+        "attack_budgets.apgd-ce.iterations=3",
+        "gradcam.samples=2",
+    ]
+    metrics, out = run_eval(make_cfg, tmp_path, overrides)
+    predictions = pd.read_csv(out / "predictions.csv")
+    counts = predictions[predictions["checkpoint"] == "clean"].groupby("track").size()
+    assert counts.to_dict() == {
+        "clean": 10,
+        "jpeg50": 10,
+        "pgd": 6,
+        "pgd@2": 6,
+        "apgd-ce@2": 6,
+        "apgd-ce": 6,
+    }
+    attacked = set(predictions.loc[predictions["track"] == "pgd", "index"])
+    assert attacked < set(predictions.loc[predictions["track"] == "clean", "index"])
+
+    report = (out / "report.md").read_text()
+    frame = table(report, "Frame level")
+    assert frame["Track"].tolist() == [
+        "Clean",
+        "JPEG 50",
+        "PGD white box",
+        "PGD white box, 2/255",
+        "APGD-CE, 2/255",
+        "APGD-CE",
+    ]
+    samples = table(report, "Samples").set_index("Track")["scored"]
+    assert samples["Clean"] == "10" and samples["APGD-CE, 2/255"] == "6"
+    assert "a seeded subset of 6 of these 10 samples" in report
+    assert "apgd-ce: Auto-PGD" in report and "3 iterations" in report
+    assert "apgd-ce@2: Auto-PGD" in report and "L-inf 2/255" in report
+
+    curves = table(report, "Robustness curves")
+    assert curves.columns.tolist() == ["Checkpoint", "Attack", "clean", "2/255", "8/255"]
+    assert curves[["Checkpoint", "Attack"]].values.tolist() == [
+        ["clean", "pgd"],
+        ["clean", "apgd-ce"],
+        ["adv", "pgd"],
+        ["adv", "apgd-ce"],
+    ]
+    csv = pd.read_csv(out / "curves.csv")
+    assert csv.columns.tolist() == ["checkpoint", "attack", "eps", "track", "auc", "acc", "n"]
+    assert len(csv) == 2 * 2 * 3 and (csv["n"] == 6).all()
+    point = csv.query("checkpoint == 'clean' and attack == 'pgd' and eps == 8").iloc[0]
+    assert point["auc"] == pytest.approx(metrics["clean/pgd/frame/auc"])
+    payload = json.loads((out / "results.json").read_text())
+    assert len(payload["curves"]) == len(csv)
+    assert payload["sample_budgets"] == {"suite_tracks": 10, "attack_tracks": 6}
+    assert payload["samples"]["pgd"]["scored"] == 6
+    assert "3 iterations" in payload["attacks"]["apgd-ce"]
+    assert "L-inf 2/255" in payload["attacks"]["pgd@2"]
+    assert (out / "auc_vs_eps.png").stat().st_size > 1000
 
 
 def test_a_checkpoint_without_an_attacker_is_reported_not_scored_on_unet_tracks(
@@ -200,6 +270,10 @@ def test_the_training_split_needs_an_explicit_flag(make_cfg):
         (["tracks.names=[jpeg_50]"], "no track 'jpeg_50'"),
         (["gradcam.track=pgd+pgd"], r"no track 'pgd\+pgd'"),
         (["split=dev"], "not a split"),
+        (["tracks.names=[unet@4]"], "fixed attacker"),
+        (["curves.attacks=[unet]"], "unet takes no other budget"),
+        (["+attack_budgets.apgd-ce.steps=3"], "apgd-ce has settings"),
+        (["attack_samples=0"], "attack_samples"),
         (["ckpt_path=[a.ckpt,b.ckpt]", "ckpt_names=[one]"], "2 distinct names"),
     ],
 )

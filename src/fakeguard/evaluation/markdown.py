@@ -88,6 +88,10 @@ class ReportInfo:
     samples: dict[str, tuple[int, int]] = field(default_factory=dict)  # track -> scored, skipped
     notes: Sequence[str] = ()
     images: Sequence[tuple[str, str]] = ()  # caption, file name
+    attacks: dict[str, str] = field(default_factory=dict)  # each attack as it ran
+    sample_budgets: dict[str, int] = field(default_factory=dict)  # track kind -> samples
+    curves: tuple[Sequence[str], Sequence[Sequence[str]]] | None = None  # head, rows
+    curve_records: Sequence[dict] = ()  # the curve table, for results.json
 
 
 def _cell(value: float | None) -> str:
@@ -150,6 +154,14 @@ def markdown_report(results: pd.DataFrame, info: ReportInfo) -> str:
         for method in methods:
             lines += [f"### {method.removeprefix('method/')}", ""]
             lines += metric_table(results, info, method, [("acc", "acc"), ("auc", "AUC")])
+    if info.curves is not None:
+        lines += ["## Robustness curves: frame-level AUC (acc) against L-inf eps", ""]
+        lines += _table(*info.curves)
+        lines += [
+            "Clean is the eps = 0 point, on the samples the attack tracks scored. Steps scale "
+            "with eps; the notes give each attack's settings.",
+            "",
+        ]
     if info.samples:
         lines += ["## Samples", ""]
         rows = [[title(t), str(n), str(s)] for t, (n, s) in info.samples.items()]

@@ -26,6 +26,9 @@ from fakeguard.devices import pick_device
 from fakeguard.errors import DataError, UserError
 from fakeguard.evaluation import gradcam
 from fakeguard.evaluation.attacks import load_attacker
+from fakeguard.evaluation.budgets import attack_budgets, configured_attacks, score_tracks
+from fakeguard.evaluation.curves import curve_plan, curve_rows, curve_tracks
+from fakeguard.evaluation.data import EvaluationData, evaluation_data
 from fakeguard.evaluation.markdown import ReportInfo, markdown_report, metric_rows, track_notes
 from fakeguard.files import write_json
 from fakeguard.instantiate import instantiate_group
@@ -33,10 +36,10 @@ from fakeguard.loggers import log_evaluation
 from fakeguard.models.checkpoint import load_detector
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
-from fakeguard.scoring.engine import Candidate, Scores, TrackInputs, score
+from fakeguard.scoring.engine import Candidate, Scores, TrackInputs
 from fakeguard.scoring.inputs import source_images
-from fakeguard.scoring.plots import auc_bars, roc_plot, safe_name
-from fakeguard.scoring.results import has_videos, results_table
+from fakeguard.scoring.plots import auc_bars, auc_vs_eps, roc_plot, safe_name
+from fakeguard.scoring.results import has_videos, results_table, robustness_curves
 from fakeguard.scoring.samples import samples_to_score
 from fakeguard.scoring.tracks import EvalTrack, parse_track, parse_tracks
 
@@ -60,6 +63,7 @@ def check_settings(cfg: DictConfig) -> None:
     checked when the DataModule is built)."""
     settings.whole_number("batch_size", cfg.batch_size, 1)
     settings.optional_whole_number("max_samples", cfg.get("max_samples"), 1)
+    settings.optional_whole_number("attack_samples", cfg.get("attack_samples"), 1)
     settings.whole_number("seed", cfg.seed, 0)
     settings.optional_whole_number("gradcam.samples", cfg.gradcam.samples, 0)
     settings.device("device", cfg.device, auto=True)
@@ -104,8 +108,7 @@ def split_samples(
 ) -> tuple[list[FaceSample], list[int], list[str]]:
     """The split's samples with a crop file (or a seeded subset of `max_samples`), their
     places in the split, and the crop files that are missing."""
-    datamodule.setup()
-    samples, ids, missing = samples_to_score(datamodule.splits[split], max_samples, seed)
+    samples, ids, missing = samples_to_score(datamodule.split(split), max_samples, seed)
     if not ids:
         raise DataError(f"split {split} has no sample to evaluate")
     return samples, ids, missing
@@ -127,8 +130,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     split = check_split(cfg.split, cfg.get("allow_train_split", False))
     check_settings(cfg)
     paths = settings.as_list(cfg.ckpt_path)
+    budgets = attack_budgets(cfg.get("attack_budgets"))
+    plan = curve_plan(cfg.get("curves"))  # robustness curves: more attack tracks
     try:
-        tracks = parse_tracks(cfg.tracks.names)
+        tracks = parse_tracks([*cfg.tracks.names, *curve_tracks(plan)])
         panels = panel_track(tracks, cfg.gradcam.track)
     except ValueError as error:
         raise UserError(str(error)) from None
@@ -136,13 +141,28 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     candidates = load_candidates(paths, names, cfg.get("attacker"), pick_device(cfg.device))
     for c in candidates:
         log.info("%s: %s at %d px, attacker %s", c.name, c.path, c.image_size, c.attacker_source)
+    data = evaluation_data(cfg.data, paths)
+    log.info("data: %s", data.description)
+    for warning in data.warnings:
+        log.warning(warning)
     # Demo data is rendered at the model size; every checkpoint then resizes the same crops.
-    datamodule: FaceDataModule = instantiate(cfg.data, image_size=candidates[0].image_size)
+    datamodule: FaceDataModule = instantiate(data.config, image_size=candidates[0].image_size)
     samples, ids, missing = split_samples(datamodule, split, cfg.get("max_samples"), cfg.seed)
     degraded = DegradedSamples(cfg.get("cache_dir"))
+    attacks = configured_attacks(tracks, budgets)
     with _progress() as progress:
-        scores = score(
-            candidates, tracks, samples, degraded, cfg.batch_size, cfg.seed, progress, ids
+        # suite tracks on every sample, attack tracks on attack_samples of them
+        scores, attacked = score_tracks(
+            candidates,
+            tracks,
+            samples,
+            ids,
+            degraded,
+            cfg.batch_size,
+            cfg.seed,
+            progress,
+            attacks,
+            cfg.get("attack_samples"),
         )
     if scores.predictions.empty:
         raise DataError("no sample could be scored on any track")
@@ -152,15 +172,23 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
     scores.predictions.to_csv(out / "predictions.csv", index=False)
     results.to_csv(out / "results.csv", index=False)
-    info = _report_info(cfg, split, candidates, tracks, samples, missing, scores, degraded)
+    curves = robustness_curves(scores.predictions, names, plan) if plan else None
+    if curves is not None:
+        curves.to_csv(out / "curves.csv", index=False)
+    info = _report_info(cfg, split, candidates, tracks, samples, missing, scores, degraded, data)
+    _attack_info(info, tracks, budgets, attacked, len(samples), curves, names, plan)
     images = _plots(cfg, out, scores.predictions, results, names, [t.name for t in tracks])
+    if curves is not None and cfg.get("plots", True):
+        images += [("AUC against eps", p.name) for p in [auc_vs_eps(curves, out / CURVE_PLOT)] if p]
     images += _gradcam(cfg, out, candidates, panels, samples, degraded)
     info.images = images
     (out / "report.md").write_text(markdown_report(results, info))
-    write_json(out / "results.json", _payload(cfg, split, info, scores, results, tracks, missing))
+    write_json(out / "results.json", _payload(split, info, scores, results, tracks, missing, data))
 
     head, rows = metric_rows(results, names, info.tracks, "frame", [("acc", "acc"), ("auc", "AUC")])
     print_table(f"fakeguard evaluate: {split}, frame level", head, rows)
+    if info.curves is not None:
+        print_table("robustness curves: frame-level AUC (acc) against L-inf eps", *info.curves)
     Console().print(f"results: {out}", soft_wrap=True)
     metrics = {
         f"{c}/{t}/{level}/{m}": float(v)
@@ -180,19 +208,22 @@ def _report_info(
     missing: Sequence[str],
     scores: Scores,
     degraded: DegradedSamples,
+    data: EvaluationData,
 ) -> ReportInfo:
     predictions = scores.predictions
     scored = predictions.groupby("track")["index"].nunique().to_dict()
     header = [
-        f"Split `{split}` of `{cfg.data._target_.rsplit('.', 1)[-1]}`: {len(samples)} samples "
+        f"Split `{split}` of {data.description}: {len(samples)} samples "
         f"({sum(s.label for s in samples)} fake); {len(missing)} missing crop files skipped. "
         f"Robustness suite {SUITE_VERSION}.",
+        *(f"**Warning.** {w}" for w in data.warnings),
     ]
     if split == "train":
         header.append(
             "**Training split** (allow_train_split=true): this measures fit, not generalisation."
         )
-    notes = track_notes(tracks)  # the attacks' (from the registry), aliases' and composites'
+    # the attacks' (from the registry, as they ran), aliases' and composites'
+    notes = track_notes(tracks, attack_budgets(cfg.get("attack_budgets")))
     for t in tracks:
         if not t.is_attack and t.suite != "clean":
             notes.append(f"Track {t.name} applied as {degraded.modes(t.suite, samples)}.")
@@ -216,6 +247,36 @@ def _report_info(
         },
         notes=notes,
     )
+
+
+CURVE_PLOT = "auc_vs_eps.png"
+
+
+def _attack_info(
+    info: ReportInfo,
+    tracks: Sequence[EvalTrack],
+    budgets: dict[str, dict[str, int]],
+    attacked: int,
+    count: int,
+    curves: pd.DataFrame | None,
+    names: Sequence[str],
+    plan: dict[str, dict[float, str]],
+) -> None:
+    """What the report and results.json say about the attacks: what ran, on how many
+    samples, and the robustness curves."""
+    used = list(dict.fromkeys(t.attack for t in tracks if t.attack is not None))
+    info.attacks = {**describe(budgets), **describe(budgets, used)}
+    info.sample_budgets = {"suite_tracks": count, "attack_tracks": attacked if used else 0}
+    if used and attacked < count:
+        info.header = [
+            *info.header,
+            f"Attack tracks score a seeded subset of {attacked} of these {count} samples "
+            f"(attack_samples={attacked}); their paired drops are against clean on the same "
+            "samples.",
+        ]
+    if curves is not None:
+        info.curves = curve_rows(curves, names, plan)
+        info.curve_records = curves.to_dict(orient="records")
 
 
 def _plots(
@@ -263,7 +324,8 @@ def _gradcam(
     sources = {t.suite: source_images(t.suite, picked, degraded) for t in (clean, track)}
     keep = [i for i in range(len(picked)) if all(v[i] is not None for v in sources.values())]
     labels = torch.tensor([picked[i].label for i in keep], dtype=torch.float32)
-    inputs = TrackInputs(seed=cfg.seed)
+    attacks = configured_attacks([track], attack_budgets(cfg.get("attack_budgets")))
+    inputs = TrackInputs(seed=cfg.seed, attacks=attacks)
     images = []
     for c in candidates:
         if not keep or inputs.unavailable(track, c):
@@ -279,18 +341,18 @@ def _gradcam(
 
 
 def _payload(
-    cfg: DictConfig,
     split: str,
     info: ReportInfo,
     scores: Scores,
     results: pd.DataFrame,
     tracks: Sequence[EvalTrack],
     missing: Sequence[str],
+    data: EvaluationData,
 ) -> dict:
     return {
         "suite_version": SUITE_VERSION,
         "split": split,
-        "data": cfg.data._target_,
+        "data": {"config": data.config, "source": data.source, "warnings": data.warnings},
         "checkpoints": [
             dict(zip(["name", "path", "input", "attacker"], row, strict=True))
             for row in info.checkpoint_rows
@@ -299,7 +361,9 @@ def _payload(
         "samples": {t: {"scored": n, "skipped": s} for t, (n, s) in info.samples.items()},
         "missing_crops": {"count": len(missing), "paths": list(missing)[:100]},
         "unavailable": scores.unavailable,
-        "attacks": describe(),
+        "attacks": info.attacks or describe(),
+        "sample_budgets": info.sample_budgets,
+        "curves": list(info.curve_records),
         "notes": list(info.notes),
         "timings_s": scores.timings.as_dict(),
         "results": results.to_dict(orient="records"),

@@ -63,3 +63,31 @@ def auc_bars(
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def auc_vs_eps(curves: pd.DataFrame, path: Path) -> Path | None:
+    """Robustness curves: frame-level AUC (y) against the L-inf eps in 255ths (x), one line
+    per checkpoint x attack, clean as eps = 0 (`results.robustness_curves`' table). None when
+    no curve has a finite AUC."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    drawn = False
+    for (checkpoint, attack), points in curves.groupby(["checkpoint", "attack"], sort=False):
+        points = points.sort_values("eps")
+        if points["auc"].notna().any():
+            ax.plot(points["eps"], points["auc"], marker="o", label=f"{checkpoint}: {attack}")
+            drawn = True
+    if drawn:
+        ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+        eps = sorted(curves["eps"].unique())
+        ax.set_xticks(eps, [f"{e:g}" for e in eps])
+        ax.set(
+            xlabel="L-inf eps (/255), 0 = clean",
+            ylabel="ROC AUC (frame level)",
+            ylim=(0, 1),
+            title="AUC against the attack budget",
+        )
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path if drawn else None

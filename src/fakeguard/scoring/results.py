@@ -11,12 +11,15 @@ Levels:
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import pandas as pd
 
 from fakeguard.scoring.metrics import binary_metrics, drop_summary
 from fakeguard.scoring.video import STRATEGIES, video_scores
 
 COLUMNS = ["checkpoint", "track", "level", "metric", "value"]
+CURVE_COLUMNS = ["checkpoint", "attack", "eps", "track", "auc", "acc", "n"]
 
 
 def has_videos(predictions: pd.DataFrame) -> bool:
@@ -75,3 +78,43 @@ def lookup(results: pd.DataFrame) -> dict[tuple[str, str, str, str], float]:
         results["checkpoint"], results["track"], results["level"], results["metric"], strict=True
     )
     return dict(zip(keys, results["value"], strict=True))
+
+
+def robustness_curves(
+    predictions: pd.DataFrame,
+    checkpoints: Sequence[str],
+    curves: Mapping[str, Mapping[float, str]],
+) -> pd.DataFrame:
+    """Frame-level AUC and accuracy against eps, per checkpoint and attack.
+
+    `curves` maps an attack to {eps in 255ths: its track}. Each curve starts at eps = 0, the
+    clean track on the samples the curve's attack tracks scored (attack tracks may score a
+    subset: the clean point then uses the same samples). A checkpoint with no scores on a
+    track (not scored) gets no row for it. Columns: `CURVE_COLUMNS`, eps in 255ths.
+    """
+    rows = []
+    for checkpoint in checkpoints:
+        mine = predictions[predictions["checkpoint"] == checkpoint]
+        for attack, points in curves.items():
+            tracks = {eps: track for eps, track in sorted(points.items())}
+            attacked = mine[mine["track"].isin(list(tracks.values()))]
+            if attacked.empty:
+                continue
+            clean = mine[(mine["track"] == "clean") & mine["index"].isin(attacked["index"])]
+            for eps, track in [(0.0, "clean"), *tracks.items()]:
+                frames = clean if track == "clean" else mine[mine["track"] == track]
+                if frames.empty:
+                    continue
+                metrics = binary_metrics(frames["label"].to_numpy(), frames["prob"].to_numpy())
+                rows.append(
+                    {
+                        "checkpoint": checkpoint,
+                        "attack": attack,
+                        "eps": float(eps),
+                        "track": track,
+                        "auc": metrics["auc"],
+                        "acc": metrics["acc"],
+                        "n": int(metrics["n"]),
+                    }
+                )
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)

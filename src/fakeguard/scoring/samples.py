@@ -26,3 +26,14 @@ def samples_to_score(
         chosen = np.random.default_rng(seed).choice(len(ids), max_samples, replace=False)
         ids = [ids[i] for i in sorted(chosen.tolist())]
     return [samples[i] for i in ids], ids, [samples[i].path for i in sorted(missing)]
+
+
+def attack_subset(count: int, attack_samples: int | None, seed: int = 0) -> list[int]:
+    """Positions (in order) of the samples the attack tracks score: a seeded subset of
+    `attack_samples` of the `count` samples the suite tracks score, or all of them (null, or
+    not fewer). A subset of the suite's samples, so paired drops against clean hold on it; its
+    own random stream, so it does not move when `max_samples` draws from the same seed."""
+    if attack_samples is None or attack_samples >= count:
+        return list(range(count))
+    chosen = np.random.default_rng([seed, 1]).choice(count, attack_samples, replace=False)
+    return sorted(chosen.tolist())
