@@ -19,8 +19,8 @@ from rich.table import Table
 
 from fakeguard import settings
 from fakeguard.attacks.modes import eval_mode
-from fakeguard.attacks.pgd import PGD
-from fakeguard.attacks.registry import budget
+from fakeguard.attacks.pgd import PGD, PGD_8_255
+from fakeguard.attacks.registry import budget, in_255ths
 from fakeguard.data.samples import FaceSample
 from fakeguard.errors import SettingError
 from fakeguard.loggers import log_images, log_table
@@ -42,7 +42,8 @@ ROBUST_AUC = "val/robust_auc"
 PGD_TRACK = EvalTrack("pgd", attack="pgd")
 SELECT = "val/select"
 SELECT_TERMS = ("clean", "pgd")
-EPS_8_255 = 8 / 255
+# The config group this callback is built from: settings are named as the user types them.
+PREFIX = "callbacks.robustness."
 
 
 class RobustnessCallback(L.Callback):
@@ -80,7 +81,7 @@ class RobustnessCallback(L.Callback):
         seed: int = 0,
         cache_dir: str | None = None,
         batch_size: int = 64,
-        attack_eps: float = EPS_8_255,
+        attack_eps: float = PGD_8_255["eps"],
         attack_steps: int = 5,
         attack_samples: int | None = 256,
         attack_every_n_epochs: int = 1,
@@ -88,28 +89,25 @@ class RobustnessCallback(L.Callback):
     ) -> None:
         # Suite tracks only (attack tracks are evaluate.py's); unknown names fail at start.
         self.tracks = per_epoch_tracks(tracks)
-        self.every_n_epochs = settings.whole_number(
-            "callbacks.robustness.every_n_epochs", every_n_epochs, 1
-        )
+        self.every_n_epochs = settings.whole_number(f"{PREFIX}every_n_epochs", every_n_epochs, 1)
         self.max_samples = max_samples
         self.seed = seed
         self.batch_size = batch_size
         self.degraded = DegradedSamples(cache_dir)
         self.history: list[dict[str, dict[str, float]]] = []
         self.last_scores: pd.DataFrame | None = None  # track, label, prob of the last scoring
-        key = "callbacks.robustness."
         self.attack_samples = settings.optional_whole_number(
-            f"{key}attack_samples", attack_samples, 0
+            f"{PREFIX}attack_samples", attack_samples, 0
         )
         self.attack_every_n_epochs = settings.whole_number(
-            f"{key}attack_every_n_epochs", attack_every_n_epochs, 1
+            f"{PREFIX}attack_every_n_epochs", attack_every_n_epochs, 1
         )
-        eps = settings.number_in(f"{key}attack_eps", attack_eps, 0, 1, low_open=True)
-        steps = settings.whole_number(f"{key}attack_steps", attack_steps, 1)
+        eps = settings.number_in(f"{PREFIX}attack_eps", attack_eps, 0, 1, low_open=True)
+        steps = settings.whole_number(f"{PREFIX}attack_steps", attack_steps, 1)
         # None: no PGD track
         self.attack = None if self.attack_samples == 0 else PGD(eps, 2.5 * eps / steps, steps)
         # val/select is logged with the PGD track (a monitor on it without one is refused)
-        self.select_weights = _select_weights(f"{key}select_weights", select_weights)
+        self.select_weights = _select_weights(f"{PREFIX}select_weights", select_weights)
 
     def state_dict(self) -> dict[str, list]:
         """The scores so far travel in checkpoints: a resumed run continues the history."""
@@ -137,7 +135,6 @@ class RobustnessCallback(L.Callback):
         """Refuse a ModelCheckpoint / EarlyStopping that monitors a metric of this callback
         which some validation epochs would not log: Lightning would stop with an error when
         the key is missing, or compare a stale value of an earlier epoch."""
-        key = "callbacks.robustness."
         for callback in trainer.callbacks:
             if not isinstance(callback, ModelCheckpoint | EarlyStopping):
                 continue
@@ -145,19 +142,21 @@ class RobustnessCallback(L.Callback):
             who = f"{type(callback).__name__} monitors {monitor}"
             if monitor == SELECT or monitor.startswith("val/pgd/"):
                 if self.attack is None:
-                    raise SettingError(f"{who}, and {key}attack_samples=0 turns the PGD track off")
+                    raise SettingError(
+                        f"{who}, and {PREFIX}attack_samples=0 turns the PGD track off"
+                    )
                 if self.attack_every_n_epochs > 1:
                     raise SettingError(
-                        f"{who}, which {key}attack_every_n_epochs="
+                        f"{who}, which {PREFIX}attack_every_n_epochs="
                         f"{self.attack_every_n_epochs} logs only every "
                         f"{self.attack_every_n_epochs} epochs: a monitored metric must be "
-                        f"logged after every validation; set {key}attack_every_n_epochs=1"
+                        f"logged after every validation; set {PREFIX}attack_every_n_epochs=1"
                     )
             elif self._suite_logs(monitor) and self.every_n_epochs > 1:
                 raise SettingError(
-                    f"{who}, which {key}every_n_epochs={self.every_n_epochs} logs only "
+                    f"{who}, which {PREFIX}every_n_epochs={self.every_n_epochs} logs only "
                     f"every {self.every_n_epochs} epochs: a monitored metric must be logged "
-                    f"after every validation; set {key}every_n_epochs=1"
+                    f"after every validation; set {PREFIX}every_n_epochs=1"
                 )
 
     def _suite_logs(self, monitor: str) -> bool:
@@ -224,14 +223,10 @@ class RobustnessCallback(L.Callback):
     def _score(
         self, trainer: L.Trainer, pl_module: L.LightningModule, clean_pass: dict[int, float]
     ) -> dict[str, dict[str, float]]:
-        samples, ids, _ = samples_to_score(
-            trainer.datamodule.splits["val"], self.max_samples, self.seed
-        )
+        samples, known = _val_samples(trainer, clean_pass, self.max_samples, self.seed)
         if not self.history:  # the same every epoch: say once how each track applies
             for name in self.tracks:
                 log.info("track %s applied as %s", name, self.degraded.modes(name, samples))
-        clean = [clean_pass.get(i) for i in ids]
-        known = None if None in clean else np.array(clean, dtype=np.float64)
         return self.evaluate(pl_module.net, samples, trainer.datamodule.image_size, known)
 
     def _score_pgd(
@@ -239,11 +234,7 @@ class RobustnessCallback(L.Callback):
     ) -> dict[str, dict[str, float]]:
         """The PGD track on the seeded subset (the same crops and random starts every epoch),
         with the global random generators left as they were."""
-        samples, ids, _ = samples_to_score(
-            trainer.datamodule.splits["val"], self.attack_samples, self.seed
-        )
-        clean = [clean_pass.get(i) for i in ids]
-        known = None if None in clean else np.array(clean, dtype=np.float64)
+        samples, known = _val_samples(trainer, clean_pass, self.attack_samples, self.seed)
         # eval mode (as in Lightning's validation) whoever calls, each module's flag restored
         with _kept_random_state(pl_module.device), eval_mode(pl_module.net):
             results, _ = self._metrics(
@@ -331,10 +322,20 @@ class RobustnessCallback(L.Callback):
             weights = ", ".join(f"{t} {w:g}" for t, w in self.select_weights.items())
             table.caption = (
                 f"pgd: {budget(self.attack.eps)}, {self.attack.steps} steps of "
-                f"{self.attack.step_size * 255:.2g}/255, random start, {crops} seeded "
+                f"{in_255ths(self.attack.step_size)}/255, random start, {crops} seeded "
                 f"validation crops; {SELECT} = {select:.3f} ({weights})"
             )
         Console().print(table)
+
+
+def _val_samples(
+    trainer: L.Trainer, clean_pass: dict[int, float], max_samples: int | None, seed: int
+) -> tuple[list[FaceSample], np.ndarray | None]:
+    """A seeded subset of `max_samples` validation crops (all: None) and their P(fake) from
+    the validation loop's clean pass (None when it lacks any of them)."""
+    samples, ids, _ = samples_to_score(trainer.datamodule.split("val"), max_samples, seed)
+    clean = [clean_pass.get(i) for i in ids]
+    return samples, None if None in clean else np.array(clean, dtype=np.float64)
 
 
 def _select_weights(name: str, weights: Mapping[str, float] | None) -> dict[str, float]:
