@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from fakeguard import settings
-from fakeguard.attacks.registry import describe
+from fakeguard.attacks.registry import Budgets, describe
 from fakeguard.console import print_table
 from fakeguard.data.datamodule import FaceDataModule
 from fakeguard.data.samples import FaceSample
@@ -175,12 +175,14 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     curves = robustness_curves(scores.predictions, names, plan) if plan else None
     if curves is not None:
         curves.to_csv(out / "curves.csv", index=False)
-    info = _report_info(cfg, split, candidates, tracks, samples, missing, scores, degraded, data)
+    info = _report_info(
+        cfg, split, candidates, tracks, samples, missing, scores, degraded, data, budgets
+    )
     _attack_info(info, tracks, budgets, attacked, len(samples), curves, names, plan)
     images = _plots(cfg, out, scores.predictions, results, names, [t.name for t in tracks])
     if curves is not None and cfg.get("plots", True):
         images += [("AUC against eps", p.name) for p in [auc_vs_eps(curves, out / CURVE_PLOT)] if p]
-    images += _gradcam(cfg, out, candidates, panels, samples, degraded)
+    images += _gradcam(cfg, out, candidates, panels, samples, degraded, budgets)
     info.images = images
     (out / "report.md").write_text(markdown_report(results, info))
     write_json(out / "results.json", _payload(split, info, scores, results, tracks, missing, data))
@@ -209,6 +211,7 @@ def _report_info(
     scores: Scores,
     degraded: DegradedSamples,
     data: EvaluationData,
+    budgets: Budgets,
 ) -> ReportInfo:
     predictions = scores.predictions
     scored = predictions.groupby("track")["index"].nunique().to_dict()
@@ -223,7 +226,7 @@ def _report_info(
             "**Training split** (allow_train_split=true): this measures fit, not generalisation."
         )
     # the attacks' (from the registry, as they ran), aliases' and composites'
-    notes = track_notes(tracks, attack_budgets(cfg.get("attack_budgets")))
+    notes = track_notes(tracks, budgets)
     for t in tracks:
         if not t.is_attack and t.suite != "clean":
             notes.append(f"Track {t.name} applied as {degraded.modes(t.suite, samples)}.")
@@ -313,6 +316,7 @@ def _gradcam(
     track: EvalTrack | None,
     samples: Sequence[FaceSample],
     degraded: DegradedSamples,
+    budgets: Budgets,
 ) -> list[tuple[str, str]]:
     """Panels of a few fixed samples, clean against `track`, one per checkpoint."""
     if not cfg.gradcam.samples or track is None:
@@ -324,7 +328,7 @@ def _gradcam(
     sources = {t.suite: source_images(t.suite, picked, degraded) for t in (clean, track)}
     keep = [i for i in range(len(picked)) if all(v[i] is not None for v in sources.values())]
     labels = torch.tensor([picked[i].label for i in keep], dtype=torch.float32)
-    attacks = configured_attacks([track], attack_budgets(cfg.get("attack_budgets")))
+    attacks = configured_attacks([track], budgets)
     inputs = TrackInputs(seed=cfg.seed, attacks=attacks)
     images = []
     for c in candidates:
@@ -361,7 +365,7 @@ def _payload(
         "samples": {t: {"scored": n, "skipped": s} for t, (n, s) in info.samples.items()},
         "missing_crops": {"count": len(missing), "paths": list(missing)[:100]},
         "unavailable": scores.unavailable,
-        "attacks": info.attacks or describe(),
+        "attacks": info.attacks,
         "sample_budgets": info.sample_budgets,
         "curves": list(info.curve_records),
         "notes": list(info.notes),
