@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from fakeguard.errors import UserError
 from fakeguard.models.checkpoint import data_record, read_data_config
@@ -43,7 +43,7 @@ class EvaluationData:
 def evaluation_data(data: DictConfig, paths: Sequence[str]) -> EvaluationData:
     """The data to score `paths` on (see the module docstring)."""
     stored = [read_data_config(p) for p in paths]
-    given = data_record(OmegaConf.to_container(data, resolve=True))
+    given = data_record(data)  # resolved, paths absolute: comparable with the stored one
     warnings = [
         f"{path} was trained on other data than {paths[0]} ({changes}); all are scored on "
         "the data below."
