@@ -277,8 +277,9 @@ class FolderDataModule(FaceDataModule):
         carved = [n for n in SPLITS if n not in given and n not in self.split_roots]
         if "train" in splits and carved:
             log.info("%s has no %s folder: carved from train", self.root, " or ".join(carved))
-            fractions = {n: getattr(self, f"{n}_fraction") if n in carved else 0.0 for n in SPLITS}
-            parts = hash_split(splits["train"], fractions["val"], fractions["test"])
+            val = self.val_fraction if "val" in carved else 0.0
+            test = self.test_fraction if "test" in carved else 0.0
+            parts = hash_split(splits["train"], val, test)
             splits |= {n: parts[n] for n in ("train", *carved)}
         return {name: splits.get(name, []) for name in SPLITS}
 

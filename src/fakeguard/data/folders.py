@@ -8,11 +8,11 @@ from pathlib import Path
 
 from fakeguard.data.images import why_unusable
 from fakeguard.data.samples import FaceSample
+from fakeguard.data.splits import SPLITS
 from fakeguard.errors import DataError
 
 log = logging.getLogger(__name__)
 CLASS_DIRS = {"real": 0, "fake": 1}
-SPLIT_DIRS = ("train", "val", "test")
 
 
 def split_folders(root: str | Path) -> dict[str, Path]:
@@ -20,7 +20,7 @@ def split_folders(root: str | Path) -> dict[str, Path]:
     empty for the plain `root/{real,fake}` layout. Mixing the two layouts is an error: which
     split the top-level images belong to would be a guess."""
     root = Path(root)
-    found = {name: root / name for name in SPLIT_DIRS if (root / name).is_dir()}
+    found = {name: root / name for name in SPLITS if (root / name).is_dir()}
     if found and any((root / name).is_dir() for name in CLASS_DIRS):
         raise DataError(
             f"{root} has both split folders ({', '.join(found)}) and class folders (real/, "
