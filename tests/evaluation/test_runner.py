@@ -270,7 +270,7 @@ def test_the_training_split_needs_an_explicit_flag(make_cfg):
         (["tracks.names=[jpeg_50]"], "no track 'jpeg_50'"),
         (["gradcam.track=pgd+pgd"], r"no track 'pgd\+pgd'"),
         (["split=dev"], "not a split"),
-        (["tracks.names=[unet@4]"], "fixed attacker"),
+        (["tracks.names=[unet@4]"], "trained attacker"),
         (["curves.attacks=[unet]"], "unet takes no other budget"),
         (["+attack_budgets.apgd-ce.steps=3"], "apgd-ce has settings"),
         (["attack_samples=0"], "attack_samples"),

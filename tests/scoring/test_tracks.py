@@ -73,8 +73,8 @@ def test_an_attack_at_its_pinned_budget_is_scored_once():
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("unet@4", "fixed attacker"),
-        ("unet@4+jpeg50", "fixed attacker"),
+        ("unet@4", "trained attacker"),
+        ("unet@4+jpeg50", "trained attacker"),
         ("pgd@0", "in 255ths"),
         ("pgd@-2", "in 255ths"),
         ("pgd@four", "in 255ths"),

@@ -38,9 +38,12 @@ Budgets = Mapping[str, Mapping[str, Any]]  # attack name -> setting -> value
 class AttackSpec:
     """One evaluation attack.
 
-    `factory` builds it: `factory(eps=..., **settings)` for a white-box attack with a pinned
-    budget `eps` (pixel units), `factory()` for one without, `factory(attacker)` for a fixed
-    attacker taken from a training checkpoint (a transfer attack on the others). `title`
+    `factory` builds it: `factory(eps=..., **settings)` for an attack with a pinned budget
+    `eps` (pixel units), `factory(**settings)` for one without, `factory(attacker)` for a
+    `trained` attacker taken from a training checkpoint or fitted by evaluate.py (`unet`).
+    `white_box`: it follows the detector's gradients (a black-box attack only queries its
+    outputs). `through`: the platform it is optimised through, a suite track or `eot`: the
+    scorer attacks `Through(detector, that platform's stand-in)` (`pgd-eot`). `title`
     labels its report row, `short_title` its `<attack> + <codec>` rows; `description` is its
     pinned settings in one line (a report note when a track uses it, and results.json), or,
     with `describe`, `describe(eps=..., **settings)` says it for other budgets; `report_note`,
@@ -52,6 +55,8 @@ class AttackSpec:
     title: str
     description: str
     white_box: bool
+    trained: bool = False
+    through: str | None = None
     report_note: str | None = None
     short_title: str | None = None
     eps: float | None = None
@@ -72,11 +77,15 @@ def register(name: str, spec: AttackSpec) -> AttackSpec:
     """Add an attack under `name` (a track name); a name is registered once."""
     if name in ATTACKS:
         raise ValueError(f"attack {name!r} is registered twice")
-    for sep, role in (("+", "an attack from a codec"), ("@", "an attack from its budget")):
+    for sep, role in (
+        ("+", "an attack from a codec"),
+        (">", "an attack from the codec it goes through"),
+        ("@", "an attack from its budget"),
+    ):
         if sep in name:
             raise ValueError(f"attack name {name!r}: '{sep}' separates {role}")
-    if spec.eps is not None and not (spec.white_box and math.isfinite(spec.eps) and spec.eps > 0):
-        raise ValueError(f"attack {name!r}: eps is a white-box attack's budget, > 0")
+    if spec.eps is not None and (spec.trained or not (math.isfinite(spec.eps) and spec.eps > 0)):
+        raise ValueError(f"attack {name!r}: eps is a built attack's budget, > 0")
     ATTACKS[name] = spec
     return spec
 
@@ -147,9 +156,9 @@ class Variant:
         return self.spec.describe(eps=self.eps, **self.settings(budgets))
 
     def build(self, budgets: Budgets | None = None) -> Attack:
-        """The attack (a white-box one; a fixed attacker needs a trained one)."""
-        if not self.spec.white_box:
-            raise ValueError(f"attack {self.base!r} is a fixed attacker: it needs a trained one")
+        """The attack (not a trained attacker: that one comes from a checkpoint or a fit)."""
+        if self.spec.trained:
+            raise ValueError(f"attack {self.base!r} is a trained attacker: it needs a trained one")
         if self.eps is None:
             return self.spec.factory(**self.settings(budgets))
         return self.spec.factory(eps=self.eps, **self.settings(budgets))
@@ -163,7 +172,7 @@ def variant(name: str) -> Variant:
     if not at:
         return Variant(base, base, spec, spec.eps)
     if spec.eps is None:
-        kind = "a fixed attacker with its own eps" if not spec.white_box else "pinned"
+        kind = "a trained attacker with its own eps" if spec.trained else "pinned"
         raise ValueError(f"attack {base!r} is {kind}: it takes no @<eps> ({name!r})")
     try:
         value = float(eps_text)
@@ -211,8 +220,8 @@ def check_budgets(budgets: Budgets | None) -> dict[str, dict[str, int]]:
 
 
 def pinned_attack(name: str, budgets: Budgets | None = None) -> Attack:
-    """The white-box attack of an evaluation track (`pgd`, `pgd@4`; not `unet`, which needs
-    an attacker), with `budgets` over its pinned work budget."""
+    """The attack of an evaluation track (`pgd`, `pgd@4`, `square`; not `unet`, which needs a
+    trained attacker), with `budgets` over its pinned work budget."""
     return variant(name).build(budgets)
 
 

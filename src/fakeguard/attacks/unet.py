@@ -187,5 +187,6 @@ register(
         short_title="U-Net",
         description="the U-Net attacker of a training checkpoint, its own eps",
         white_box=False,
+        trained=True,
     ),
 )

@@ -48,10 +48,10 @@ def attack_budgets(value: Any) -> dict[str, dict[str, int]]:
 def configured_attacks(
     tracks: Sequence[EvalTrack], budgets: Mapping[str, Mapping[str, int]]
 ) -> dict[str, Attack]:
-    """The white-box attack of every attack track, at its budget, with `budgets` applied
-    (for `score(..., attacks=)`); fixed attackers (`unet`) come from the checkpoints."""
+    """The built attack of every attack track, at its budget, with `budgets` applied
+    (for `score(..., attacks=)`); fixed attackers (`unet`) come from the checkpoints or a fit."""
     names = dict.fromkeys(t.attack for t in tracks if t.attack is not None)
-    return {n: pinned_attack(n, budgets) for n in names if variant(n).spec.white_box}
+    return {n: pinned_attack(n, budgets) for n in names if not variant(n).spec.trained}
 
 
 def score_tracks(

@@ -10,7 +10,7 @@ A track name is one of:
   `unet`, ...) on the model input, after its resize;
 - `<attack>@<eps>`, a white-box attack at another L-inf budget, eps in 255ths (`pgd@4`,
   `apgd-ce@4`, `pgd@0.5`), its step sizes scaled with eps; `pgd@8` is `pgd` (the track is
-  named `pgd`, and scored once). A fixed attacker (`unet`) takes no `@`;
+  named `pgd`, and scored once). A trained attacker (`unet`) takes no `@`;
 - `<attack>+<suite track>` (e.g. `unet+jpeg50`, `pgd@4+jpeg50`): the attack, then the suite
   track's codec on the attacked model input. An attacker perturbs, then a platform
   recompresses; the attacked image is quantised to 8 bits first, as a saved file would be. An
