@@ -395,3 +395,22 @@ def test_start_std_starts_near_the_input_as_trades_does():
     expected = x + 0.001 * torch.randn_like(x)
     torch.testing.assert_close(start, expected)
     assert (start - x).abs().max() < 0.01  # not the uniform draw in the whole ball
+
+
+def test_eot_samples_average_each_steps_gradient_over_fresh_draws():
+    """PGD(samples=k) costs k passes per step and, against a model that draws a random
+    transformation per pass, follows the average gradient (EOT)."""
+    calls = []
+
+    class Noisy(torch.nn.Module):
+        def forward(self, x):
+            calls.append(1)
+            return (x * torch.randn(1)).mean(dim=(1, 2, 3))
+
+    x = torch.full((2, 3, 4, 4), 0.5)
+    attack = PGD(eps=8 / 255, step_size=2 / 255, steps=3, samples=4)
+    x_adv = attack(Noisy(), x, torch.ones(2))
+    assert len(calls) == 12 and attack.passes == 12
+    assert (x_adv - x).abs().max() <= 8 / 255
+    with pytest.raises(ValueError, match="samples"):
+        PGD(samples=0)

@@ -51,9 +51,10 @@ def toy(monkeypatch) -> AttackSpec:
 
 def test_every_pinned_attack_is_registered_with_its_report_text():
     found = attacks()
-    assert list(found) == ["apgd-ce", "pgd", "pgd-strong", "unet"]
-    assert [s.white_box for s in found.values()] == [True, True, True, False]
-    assert [s.eps for s in found.values()] == [8 / 255] * 3 + [None]
+    assert list(found) == ["apgd-ce", "pgd", "pgd-eot", "pgd-strong", "unet"]
+    assert [s.white_box for s in found.values()] == [True, True, True, True, False]
+    assert [s.eps for s in found.values()] == [8 / 255] * 4 + [None]
+    assert [s.through for s in found.values()] == [None, None, "eot", None, None]
     assert all(spec.title and spec.description for spec in found.values())
     assert found["apgd-ce"].report_note.startswith("AutoAttack's DLR attacks")
 

@@ -58,6 +58,10 @@ class PGD:
     Each of `steps` iterations takes a sign-gradient ascent step of `step_size` on the BCE loss,
     then projects onto the `eps`-ball around `x` and clamps to [0, 1]. With `random_start`, the
     first iterate is `x` plus uniform noise in [-eps, eps] (projected the same way).
+
+    `samples` > 1 averages each step's gradient over that many forward passes: expectation
+    over transformation (EOT, Athalye et al. 2018) against a model that draws a random
+    platform in every pass (`fakeguard.attacks.through.Through` with an EOT platform).
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class PGD:
         step_size: float = PGD_8_255["step_size"],
         steps: int = PGD_8_255["steps"],
         random_start: bool = PGD_8_255["random_start"],
+        samples: int = 1,
     ) -> None:
         if not (_is_real(eps) and math.isfinite(eps) and eps >= 0):
             raise ValueError(f"eps must be a finite number >= 0 (pixel units), got {eps!r}")
@@ -73,6 +78,9 @@ class PGD:
             raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
         if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1):
             raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+        if not (isinstance(samples, int) and not isinstance(samples, bool) and samples >= 1):
+            raise ValueError(f"samples must be an integer >= 1, got {samples!r}")
+        self.samples = samples
         self.eps = float(eps)
         self.step_size = float(step_size)
         self.steps = steps
@@ -81,12 +89,13 @@ class PGD:
     @property
     def passes(self) -> int:
         """Forward+backward passes through the model that one call costs."""
-        return self.steps
+        return self.steps * self.samples
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(eps={self.eps:.6g}, step_size={self.step_size:.6g}, "
-            f"steps={self.steps}, random_start={self.random_start})"
+            f"steps={self.steps}, random_start={self.random_start}"
+            + (f", samples={self.samples})" if self.samples > 1 else ")")
         )
 
     def scaled(self, factor: float) -> PGD:
@@ -142,9 +151,11 @@ class PGD:
             x_adv = _project(x + noise, x, eps)
         for _ in range(self.steps):
             x_adv = x_adv.detach().requires_grad_(True)
-            # float32 loss: under bf16 autocast the logits are bf16.
-            loss = loss_fn(model(x_adv).float(), y)
-            (grad,) = torch.autograd.grad(loss, x_adv)
+            grad = sum(
+                # float32 loss: under bf16 autocast the logits are bf16.
+                torch.autograd.grad(loss_fn(model(x_adv).float(), y), x_adv)[0]
+                for _ in range(self.samples)
+            )
             x_adv = _project(x_adv.detach() + self.step_size * grad.sign(), x, eps)
         return x_adv.detach()
 
@@ -222,5 +233,37 @@ register(
         white_box=True,
         eps=PGD_8_255["eps"],
         describe=lambda eps: _describe(pgd_settings(eps)),
+    ),
+)
+
+# `pgd-eot`: the `pgd` track's PGD-10 with each step's gradient averaged over EOT_SAMPLES
+# draws of the platform distribution (evaluate.py's `eot` config group).
+EOT_SAMPLES = 4
+
+
+def pgd_eot(eps: float = PGD_8_255["eps"], samples: int = EOT_SAMPLES) -> PGD:
+    """The `pgd` track's PGD at `eps`, each step's gradient an average over `samples` passes."""
+    return PGD(**pgd_settings(eps), samples=samples)
+
+
+def _describe_eot(eps: float, samples: int) -> str:
+    return (
+        f"{_describe(pgd_settings(eps))}, through the EOT platform distribution "
+        f"(configs/eot), each step's gradient averaged over {samples} draws"
+    )
+
+
+register(
+    "pgd-eot",
+    AttackSpec(
+        factory=pgd_eot,
+        title="PGD + EOT (platform distribution)",
+        short_title="PGD-EOT",
+        description=_describe_eot(PGD_8_255["eps"], EOT_SAMPLES),
+        white_box=True,
+        eps=PGD_8_255["eps"],
+        settings={"samples": EOT_SAMPLES},
+        describe=_describe_eot,
+        through="eot",
     ),
 )
