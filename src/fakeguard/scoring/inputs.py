@@ -15,7 +15,7 @@ from fakeguard.data.samples import FaceSample
 from fakeguard.data.transforms import eval_pipeline
 from fakeguard.robustness.codecs import as_rgb_uint8
 from fakeguard.robustness.degrade import DegradedSamples
-from fakeguard.robustness.suite import degrade_crop
+from fakeguard.robustness.tensors import recompress, to_uint8  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +50,6 @@ def to_tensor(images: Sequence[np.ndarray], image_size: int) -> torch.Tensor:
     pipeline = eval_pipeline(image_size)
     batch = np.stack([pipeline(image=image)["image"] for image in images])
     return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255)
-
-
-def to_uint8(x: torch.Tensor) -> list[np.ndarray]:
-    """(N, 3, H, W) in [0, 1] -> uint8 RGB HWC arrays, rounded as an image file would be."""
-    pixels = (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8)
-    return list(pixels.permute(0, 2, 3, 1).cpu().numpy())
-
-
-def recompress(x: torch.Tensor, suite_track: str) -> torch.Tensor:
-    """A suite track's codec on each model input (an attacked crop), back as floats."""
-    images = [degrade_crop(suite_track, image) for image in to_uint8(x)]
-    batch = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div_(255)
-    return batch.to(device=x.device, dtype=x.dtype)
 
 
 def digests(x: torch.Tensor) -> list[str]:
