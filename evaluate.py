@@ -1,4 +1,4 @@
-"""python evaluate.py ckpt_path=[a.ckpt,b.ckpt] tracks=seed: checkpoints side by side on the
+"""python evaluate.py ckpt_path=[a.ckpt,b.ckpt] tracks=paper: checkpoints side by side on the
 tracks of a set, with report.md, results.json/csv and plots (configs/evaluate.yaml)."""
 
 import hydra

@@ -53,13 +53,13 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def seed_run(checkpoints, tmp_path_factory) -> tuple[dict[str, float], Path]:
-    """Both checkpoints on tracks=seed; the robust model's U-Net attacks both."""
+    """Both checkpoints on tracks=paper; the robust model's U-Net attacks both."""
     out = tmp_path_factory.mktemp("seed_eval")
     overrides = [
         *DEMO_DATA,
         f"ckpt_path=[{checkpoints['clean']},{checkpoints['adv']}]",
         f"attacker={checkpoints['adv']}",
-        "tracks=seed",
+        "tracks=paper",
     ]
     metrics = evaluate(compose_config("evaluate", overrides, out))
     GlobalHydra.instance().clear()

@@ -35,8 +35,8 @@ def test_every_track_set_parses(path):
 
 
 def test_the_training_callback_skips_attack_tracks_and_resolves_aliases():
-    seed = OmegaConf.load(CONFIGS / "tracks" / "seed.yaml").names
-    assert per_epoch_tracks(seed) == ["clean", "jpeg50", "h264_c23"]
+    paper = OmegaConf.load(CONFIGS / "tracks" / "paper.yaml").names
+    assert per_epoch_tracks(paper) == ["clean", "jpeg50", "h264_c23"]
 
 
 def test_the_training_callback_refuses_a_set_of_attacks_only():
@@ -93,3 +93,53 @@ def test_the_4_255_attacks_are_in_the_attack_sets():
             t.name for t in parse_tracks(OmegaConf.load(CONFIGS / "tracks" / f"{name}.yaml").names)
         ]
         assert {"pgd@4", "apgd-ce@4"} <= set(names), name
+
+
+@pytest.mark.parametrize(
+    ("name", "track"),
+    [
+        ("pgd>jpeg50", EvalTrack("pgd>jpeg50", attack="pgd", after="jpeg50", through="jpeg50")),
+        (
+            "pgd@4>social",
+            EvalTrack("pgd@4>social", attack="pgd@4", after="social", through="social"),
+        ),
+        ("pgd@8>jpeg50", EvalTrack("pgd>jpeg50", attack="pgd", after="jpeg50", through="jpeg50")),
+        (
+            "unet>h264-like",
+            EvalTrack("unet>h264-like", attack="unet", after="h264_c23", through="h264_c23"),
+        ),
+        ("pgd+jpeg50", EvalTrack("pgd+jpeg50", attack="pgd", after="jpeg50")),
+        ("pgd-eot", EvalTrack("pgd-eot", attack="pgd-eot", through="eot")),
+        (
+            "pgd-eot+jpeg50",
+            EvalTrack("pgd-eot+jpeg50", attack="pgd-eot", after="jpeg50", through="eot"),
+        ),
+    ],
+)
+def test_an_adaptive_track_goes_through_its_codec_and_a_plain_one_does_not(name, track):
+    """`<attack>><codec>` is optimised through the codec's stand-in, then compressed for real;
+    `<attack>+<codec>` only compresses afterwards; pgd-eot brings its own platform."""
+    assert parse_track(name) == track
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("pgd-eot>jpeg50", "its own platform"),
+        ("pgd>clean", "no track"),
+        ("pgd>webp", "no track"),
+        ("pgd>jpeg50>social", "no track"),
+        ("unet@4>jpeg50", "trained attacker"),
+    ],
+)
+def test_an_adaptive_track_that_cannot_exist_is_a_clear_error(name, message):
+    with pytest.raises(ValueError, match=message):
+        parse_track(name)
+
+
+def test_the_adaptive_set_is_in_all_and_paper_is_the_former_seed_set():
+    adaptive = parse_tracks(OmegaConf.load(CONFIGS / "tracks" / "adaptive.yaml").names)
+    everything = parse_tracks(OmegaConf.load(CONFIGS / "tracks" / "all.yaml").names)
+    assert {t.name for t in adaptive} <= {t.name for t in everything}
+    assert all(t.through for t in adaptive if t.name != "clean")
+    assert not (CONFIGS / "tracks" / "seed.yaml").exists()

@@ -1,6 +1,6 @@
 """`evaluate(cfg)`: checkpoints x tracks on one split, with tables, files and plots.
 
-python evaluate.py ckpt_path=[a.ckpt,b.ckpt] tracks=seed [data=...] [split=test]
+python evaluate.py ckpt_path=[a.ckpt,b.ckpt] tracks=paper [data=...] [split=test]
 """
 
 from __future__ import annotations

@@ -15,6 +15,15 @@ A track name is one of:
   track's codec on the attacked model input. An attacker perturbs, then a platform
   recompresses; the attacked image is quantised to 8 bits first, as a saved file would be. An
   H.264 track encodes the attacked crop as a one-frame clip (there is no video left to encode).
+  The attack ignores the codec: a non-adaptive track.
+- `<attack>><suite track>` (e.g. `pgd>jpeg50`, `apgd-ce>social`, `unet>h264_c23`): adaptive.
+  The attack is optimised through the codec's differentiable stand-in (straight-through:
+  the real codec forward, the approximation's gradient; `fakeguard.robustness.standins`), or,
+  for `unet`, by a U-Net fitted through it (evaluate.py `attacker=train`); then the real codec
+  is applied as in `<attack>+<suite track>`. An attacker who knows the platform recompresses.
+- An attack registered with a platform of its own (`pgd-eot`, through the EOT distribution
+  of evaluate.yaml's `eot` group) goes through it alone and after `+` (`pgd-eot+jpeg50`); it
+  takes no `>`.
 """
 
 from __future__ import annotations
@@ -53,12 +62,15 @@ ALIASES = {
 @dataclass(frozen=True)
 class EvalTrack:
     """`suite` degrades the source crop (cached, shared by every checkpoint); `attack` then
-    perturbs the model input of each checkpoint; `after` is a suite codec on the result."""
+    perturbs the model input of each checkpoint, optimised `through` a platform (a suite
+    codec's stand-in or `eot`; None: the model input itself); `after` is a suite codec on the
+    result."""
 
     name: str
     suite: str = "clean"
     attack: str | None = None
     after: str | None = None
+    through: str | None = None
 
     @property
     def is_attack(self) -> bool:
@@ -85,17 +97,27 @@ def parse_track(name: str) -> EvalTrack:
     suite = _suite_name(name)
     if suite is not None:
         return EvalTrack(name, suite=suite)
-    first, plus, codec = name.partition("+")
+    sep = next((c for c in ("+", ">") if c in name), "")
+    first, _, codec = name.partition(sep) if sep else (name, "", "")
     attack = _attack_name(first)
-    if attack is not None and not plus:
-        return EvalTrack(attack, attack=attack)
-    after = _suite_name(codec)
+    after = _suite_name(codec) if sep else None
+    if attack is not None and not sep:
+        return EvalTrack(attack, attack=attack, through=variant(attack).spec.through)
     if attack is not None and after not in (None, "clean"):
-        return EvalTrack(f"{attack}+{codec}", attack=attack, after=after)
+        own = variant(attack).spec.through
+        if sep == "+":
+            return EvalTrack(f"{attack}+{codec}", attack=attack, after=after, through=own)
+        if own is not None:
+            raise ValueError(
+                f"{name!r}: {attack} goes through its own platform ({own}); "
+                f"use {attack}+{codec} to compress after it"
+            )
+        return EvalTrack(f"{attack}>{codec}", attack=attack, after=after, through=after)
     known = attacks()
     choices = sorted([*SUITE_TRACKS, *ALIASES, *known]) + [
         "<attack>@<eps in 255ths>",
         "<attack>+<suite track>",
+        "<attack>><suite track>",
     ]
     raise ValueError(f"no track {name!r} in suite v1 or the attacks: choose from {choices}")
 
