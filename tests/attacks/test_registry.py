@@ -51,12 +51,15 @@ def toy(monkeypatch) -> AttackSpec:
 
 def test_every_pinned_attack_is_registered_with_its_report_text():
     found = attacks()
-    assert list(found) == ["apgd-ce", "pgd", "pgd-eot", "pgd-strong", "unet"]
-    assert [s.white_box for s in found.values()] == [True, True, True, True, False]
-    assert [s.eps for s in found.values()] == [8 / 255] * 4 + [None]
-    assert [s.through for s in found.values()] == [None, None, "eot", None, None]
+    assert list(found) == ["apgd-ce", "pgd", "pgd-eot", "pgd-strong", "square", "unet"]
+    assert [s.white_box for s in found.values()] == [True, True, True, True, False, False]
+    assert [s.trained for s in found.values()] == [False] * 5 + [True]
+    assert [s.eps for s in found.values()] == [8 / 255] * 5 + [None]
+    assert [s.through for s in found.values()] == [None, None, "eot", None, None, None]
     assert all(spec.title and spec.description for spec in found.values())
     assert found["apgd-ce"].report_note.startswith("AutoAttack's DLR attacks")
+    assert found["square"].settings == {"queries": 1000}
+    assert "gradients are likely masked" in found["square"].report_note
 
 
 def test_a_name_is_registered_once(toy):
