@@ -170,7 +170,7 @@ def test_queries_are_the_work_per_image():
 
 def test_the_oracle_scores_each_distinct_image_once():
     model, (x, _) = Counting(conv_net()), batch(4)
-    oracle = _Oracle(model, x.device)
+    oracle = _Oracle(model, x)
     first = oracle(x)
     moved = x.clone()
     moved[1] += 0.01

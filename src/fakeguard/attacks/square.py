@@ -8,8 +8,9 @@ obfuscated or saturated) is beaten by it; `fakeguard.evaluation.masking` flags a
 where Square's AUC is below the white-box attacks' at the same eps.
 
 It runs ART's `SquareAttack` (L-inf, p_init 0.8 as in AutoAttack, one restart) through ART's
-`PyTorchClassifier` over `TwoLogits(detector)` = [0, z]: there the margin (the label's logit
-minus the other one) is +-z, so lowering it is raising the detector's BCE.
+`PyTorchClassifier` over the detector as two logits [0, z] (as `attacks.apgd.TwoLogits`):
+there the margin (the label's logit minus the other one) is +-z, so lowering it is raising
+the detector's BCE.
 
 What ART does, read from its source (1.20.1), and what this wrapper changes:
 
@@ -33,10 +34,13 @@ What ART does, read from its source (1.20.1), and what this wrapper changes:
 * Each iteration ART queries the whole batch three times (is it still correct? the current
   loss, the proposal's loss) where the algorithm needs one. `_Oracle` remembers the last few
   batches row by row and forwards only rows it has not scored, so `queries` (ART's
-  `max_iter`) is the number of detector queries per image, plus two (clean, first stripes).
+  `max_iter`) is the number of detector queries per image, plus at most two (clean, first
+  stripes): a third of the time.
 * One square position and its channel signs are drawn per iteration for the whole batch (the
-  paper draws per image); each image still accepts or rejects it on its own loss. The
-  randomness is numpy's global generator (the scorer seeds it per batch).
+  paper draws per image); each image still accepts or rejects it on its own loss. A square
+  never starts on the last row or column (`randint`'s exclusive end), so only the first
+  stripes move the bottom-right edge. The randomness is numpy's global generator (the scorer
+  seeds it per batch).
 * ART computes in float64 and casts to float32, which can overshoot eps by an ulp: the result
   is projected onto the ball exactly (`fakeguard.attacks.pgd._project`).
 
@@ -69,20 +73,21 @@ class _Oracle(nn.Module):
     """The detector as ART queries it: [0, z] on CPU, each distinct image scored once.
 
     The detector sits in a tuple, not as a submodule, so ART's `.to(device)` and
-    `.train(False)` never reach it. Rows are matched by position against the last
-    `REMEMBERED` batches (Square keeps every sample in place), and only new ones are scored.
-    `images` counts the images the detector scored.
+    `.train(False)` never reach it; it gets ART's float32 arrays on `like`'s device and in
+    its dtype. Rows are matched by position against the last `REMEMBERED` batches (Square
+    keeps every sample in place), and only new ones are scored. `images` counts the images
+    the detector scored.
     """
 
-    def __init__(self, detector: nn.Module, device: torch.device) -> None:
+    def __init__(self, detector: nn.Module, like: torch.Tensor) -> None:
         super().__init__()
         self._detector = (detector,)
-        self.device = device
+        self.device, self.dtype = like.device, like.dtype
         self.images = 0
         self._seen: deque[tuple[torch.Tensor, torch.Tensor]] = deque(maxlen=REMEMBERED)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device)
+        x = x.to(device=self.device, dtype=self.dtype)
         z = torch.empty(len(x), device=self.device)
         known = torch.zeros(len(x), dtype=torch.bool, device=self.device)
         for seen_x, seen_z in self._seen:
@@ -137,7 +142,7 @@ class Square:
         if len(x) == 0:
             return x.detach().clone()
         with eval_mode(model), torch.no_grad():
-            found = self._generate(_Oracle(model, x.device), x, y)
+            found = self._generate(_Oracle(model, x), x, y)
         x_adv = torch.from_numpy(found).to(device=x.device, dtype=x.dtype)
         return _project(x_adv, x.detach(), _eps_tensor(self.eps, x))
 
