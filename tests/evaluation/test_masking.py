@@ -49,8 +49,8 @@ def test_tracks_compare_at_the_same_eps_and_codec_only():
         "square@4": 0.40,  # beats the 4/255 white-box attacks, not the 8/255 ones
         "pgd+jpeg50": 0.90,
         "square+jpeg50": 0.50,  # beats pgd+jpeg50
-        "pgd>jpeg50": 0.30,
-        "square>jpeg50": 0.45,  # adaptive: only against pgd>jpeg50, which is lower
+        "pgd:jpeg50": 0.30,
+        "square:jpeg50": 0.45,  # adaptive: only against pgd:jpeg50, which is lower
         "square+social": 0.01,  # no white-box track with +social: nothing to compare
         "pgd+h264-like": 0.8,
         "square+h264_c23": 0.6,  # an alias and its suite track are one codec
@@ -78,7 +78,7 @@ def test_unknown_and_nan_aucs_are_left_out():
         ("pgd@8", (8.0, "")),
         ("apgd-ce@0.5", (0.5, "")),
         ("pgd@4+jpeg50", (4.0, "+jpeg50")),
-        ("pgd>social", (8.0, ">social")),
+        ("pgd:social", (8.0, ":social")),
         ("pgd+h264-like", (8.0, "+h264_c23")),
     ],
 )

@@ -98,15 +98,15 @@ def test_the_4_255_attacks_are_in_the_attack_sets():
 @pytest.mark.parametrize(
     ("name", "track"),
     [
-        ("pgd>jpeg50", EvalTrack("pgd>jpeg50", attack="pgd", after="jpeg50", through="jpeg50")),
+        ("pgd:jpeg50", EvalTrack("pgd:jpeg50", attack="pgd", after="jpeg50", through="jpeg50")),
         (
-            "pgd@4>social",
-            EvalTrack("pgd@4>social", attack="pgd@4", after="social", through="social"),
+            "pgd@4:social",
+            EvalTrack("pgd@4:social", attack="pgd@4", after="social", through="social"),
         ),
-        ("pgd@8>jpeg50", EvalTrack("pgd>jpeg50", attack="pgd", after="jpeg50", through="jpeg50")),
+        ("pgd@8:jpeg50", EvalTrack("pgd:jpeg50", attack="pgd", after="jpeg50", through="jpeg50")),
         (
-            "unet>h264-like",
-            EvalTrack("unet>h264-like", attack="unet", after="h264_c23", through="h264_c23"),
+            "unet:h264-like",
+            EvalTrack("unet:h264-like", attack="unet", after="h264_c23", through="h264_c23"),
         ),
         ("pgd+jpeg50", EvalTrack("pgd+jpeg50", attack="pgd", after="jpeg50")),
         ("pgd-eot", EvalTrack("pgd-eot", attack="pgd-eot", through="eot")),
@@ -117,7 +117,7 @@ def test_the_4_255_attacks_are_in_the_attack_sets():
     ],
 )
 def test_an_adaptive_track_goes_through_its_codec_and_a_plain_one_does_not(name, track):
-    """`<attack>><codec>` is optimised through the codec's stand-in, then compressed for real;
+    """`<attack>:<codec>` is optimised through the codec's stand-in, then compressed for real;
     `<attack>+<codec>` only compresses afterwards; pgd-eot brings its own platform."""
     assert parse_track(name) == track
 
@@ -125,11 +125,11 @@ def test_an_adaptive_track_goes_through_its_codec_and_a_plain_one_does_not(name,
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("pgd-eot>jpeg50", "its own platform"),
-        ("pgd>clean", "no track"),
-        ("pgd>webp", "no track"),
-        ("pgd>jpeg50>social", "no track"),
-        ("unet@4>jpeg50", "trained attacker"),
+        ("pgd-eot:jpeg50", "its own platform"),
+        ("pgd:clean", "no track"),
+        ("pgd:webp", "no track"),
+        ("pgd:jpeg50:social", "no track"),
+        ("unet@4:jpeg50", "trained attacker"),
     ],
 )
 def test_an_adaptive_track_that_cannot_exist_is_a_clear_error(name, message):

@@ -79,6 +79,7 @@ def register(name: str, spec: AttackSpec) -> AttackSpec:
         raise ValueError(f"attack {name!r} is registered twice")
     for sep, role in (
         ("+", "an attack from a codec"),
+        (":", "an attack from the codec it goes through"),
         (">", "an attack from the codec it goes through"),
         ("@", "an attack from its budget"),
     ):

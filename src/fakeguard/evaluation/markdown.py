@@ -11,7 +11,7 @@ import pandas as pd
 from fakeguard.attacks.registry import Budgets, Variant, attacks, variant
 from fakeguard.robustness.suite import TRACKS as SUITE_TRACKS
 from fakeguard.scoring.results import lookup
-from fakeguard.scoring.tracks import ALIASES, EvalTrack
+from fakeguard.scoring.tracks import AFTER, ALIASES, THROUGH, EvalTrack, split_track
 
 LEVELS = {
     "frame": "Frame level",
@@ -19,13 +19,20 @@ LEVELS = {
     "video_confident": "Video level, confident strategy (DFDC winner)",
 }
 ATTACKS_NOTE = (
-    "Gradient attacks are white box against each checkpoint; the U-Net is a fixed attacker (a "
-    "transfer attack on checkpoints it was not trained against). All act on the model input, "
-    "after the checkpoint's resize."
+    "Gradient attacks are white box against each checkpoint, black-box ones query its "
+    "outputs; the U-Net is a trained attacker (a checkpoint's own, another checkpoint's: a "
+    "transfer attack, or one fitted to each checkpoint with attacker=train). All act on the "
+    "model input, after the checkpoint's resize."
 )
 AFTER_NOTE = (
     "Attack + codec tracks attack first, quantise to 8 bits, then compress: an attacker "
-    "perturbs, then a platform recompresses."
+    "perturbs, then a platform recompresses. The attack ignores the codec (non-adaptive)."
+)
+ADAPTIVE_NOTE = (
+    "Attack:codec tracks are adaptive: the attack is optimised through the codec's "
+    "straight-through stand-in (the real codec forward, a differentiable approximation's "
+    "gradient: BPDA; a U-Net is fitted through it), then quantised to 8 bits and compressed "
+    "by the real codec."
 )
 
 
@@ -52,12 +59,14 @@ def _title(name: str) -> str:
 
 def title(track: str) -> str:
     """A track's row label: `unet+jpeg50` -> `U-Net + JPEG 50`, `pgd@4+jpeg50` ->
-    `PGD 4/255 + JPEG 50`."""
-    attack, plus, codec = track.partition("+")
-    if plus:
-        found = _variant(attack)
-        return f"{found.label if found is not None else attack} + {_title(codec)}"
-    return _title(track)
+    `PGD 4/255 + JPEG 50`, `pgd:jpeg50` -> `PGD through JPEG 50 (adaptive)`."""
+    attack, sep, codec = split_track(track)
+    if not sep:
+        return _title(track)
+    found = _variant(attack)
+    label = found.label if found is not None else attack
+    joined = "{} + {}" if sep == AFTER else "{} through {} (adaptive)"
+    return joined.format(label, _title(codec))
 
 
 def track_notes(tracks: Sequence[EvalTrack], budgets: Budgets | None = None) -> list[str]:
@@ -70,10 +79,10 @@ def track_notes(tracks: Sequence[EvalTrack], budgets: Budgets | None = None) -> 
     bases = dict.fromkeys(v.base for v in used)
     specs = attacks()
     notes += [f"{specs[name].report_note}." for name in bases if specs[name].report_note]
-    parts = {part for t in tracks for part in t.name.split("+")}
+    parts = {part for t in tracks for part in split_track(t.name)}
     notes += [alias.note for name, alias in ALIASES.items() if name in parts]
-    if any(t.after for t in tracks):
-        notes.append(AFTER_NOTE)
+    seps = {split_track(t.name)[1] for t in tracks}
+    notes += [note for sep, note in ((AFTER, AFTER_NOTE), (THROUGH, ADAPTIVE_NOTE)) if sep in seps]
     return notes
 
 

@@ -8,7 +8,7 @@ robustness. AutoAttack (Croce & Hein 2020, its `flags_doc`) flags exactly this.
 
 Tracks compare only within one group: the same L-inf eps (`square@4` with `pgd@4` and
 `apgd-ce@4`) and the same codec after the attack (`square+jpeg50` with `pgd+jpeg50`; an
-adaptive `pgd>jpeg50` only with another `...>jpeg50`). Which attacks are white or black box,
+adaptive `pgd:jpeg50` only with another `...:jpeg50`). Which attacks are white or black box,
 and at which eps, is read from the registry; trained attackers (`unet`) are neither.
 """
 
@@ -18,25 +18,25 @@ import math
 from collections.abc import Iterable, Mapping
 
 from fakeguard.attacks.registry import Variant, budget, variant
-from fakeguard.scoring.tracks import ALIASES
+from fakeguard.scoring.tracks import ALIASES, split_track
 
 AUTOATTACK_SET = "custom AutoAttack: APGD-CE + Square"
 TOLERANCE = 0.05  # AUC; the issue's "within 0.05"
 
-Group = tuple[float, str]  # (eps in 255ths, codec suffix: '', '+jpeg50', '>jpeg50')
+Group = tuple[float, str]  # (eps in 255ths, codec suffix: '', '+jpeg50', ':jpeg50')
 
 
 def attack_group(track: str) -> tuple[Variant, Group] | None:
     """The attack of `track` and its comparison group, None for a track without a budgeted
     attack (`clean`, `jpeg50`, `unet`)."""
-    cut = min((i for i in (track.find("+"), track.find(">")) if i >= 0), default=len(track))
+    attack, sep, codec = split_track(track)
     try:
-        found = variant(track[:cut])
+        found = variant(attack)
     except ValueError:
         return None
     if found.eps is None or found.spec.trained:
         return None
-    return found, (round(found.eps * 255, 6), _codec(track[cut:]))
+    return found, (round(found.eps * 255, 6), _codec(sep + codec))
 
 
 def _codec(suffix: str) -> str:

@@ -16,14 +16,16 @@ A track name is one of:
   recompresses; the attacked image is quantised to 8 bits first, as a saved file would be. An
   H.264 track encodes the attacked crop as a one-frame clip (there is no video left to encode).
   The attack ignores the codec: a non-adaptive track.
-- `<attack>><suite track>` (e.g. `pgd>jpeg50`, `apgd-ce>social`, `unet>h264_c23`): adaptive.
+- `<attack>:<suite track>` (e.g. `pgd:jpeg50`, `apgd-ce:social`, `unet:h264_c23`): adaptive.
   The attack is optimised through the codec's differentiable stand-in (straight-through:
   the real codec forward, the approximation's gradient; `fakeguard.robustness.standins`), or,
   for `unet`, by a U-Net fitted through it (evaluate.py `attacker=train`); then the real codec
   is applied as in `<attack>+<suite track>`. An attacker who knows the platform recompresses.
+  Written with `:`, not `>`: Hydra's override grammar refuses `>` unquoted, and a shell would
+  read it as a redirection.
 - An attack registered with a platform of its own (`pgd-eot`, through the EOT distribution
   of evaluate.yaml's `eot` group) goes through it alone and after `+` (`pgd-eot+jpeg50`); it
-  takes no `>`.
+  takes no `:`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,17 @@ from fakeguard.errors import UserError
 from fakeguard.robustness.suite import TRACKS as SUITE_TRACKS
 
 log = logging.getLogger(__name__)
+
+
+# `<attack>+<codec>`: compressed after the attack; `<attack>:<codec>`: attacked through it.
+AFTER, THROUGH = "+", ":"
+
+
+def split_track(name: str) -> tuple[str, str, str]:
+    """(attack, separator, codec): `pgd@4:jpeg50` -> (`pgd@4`, `:`, `jpeg50`); a name with
+    neither separator -> (name, "", "")."""
+    sep = next((c for c in (AFTER, THROUGH) if c in name), "")
+    return tuple(name.partition(sep)) if sep else (name, "", "")
 
 
 @dataclass(frozen=True)
@@ -97,27 +110,28 @@ def parse_track(name: str) -> EvalTrack:
     suite = _suite_name(name)
     if suite is not None:
         return EvalTrack(name, suite=suite)
-    sep = next((c for c in ("+", ">") if c in name), "")
-    first, _, codec = name.partition(sep) if sep else (name, "", "")
+    first, sep, codec = split_track(name)
     attack = _attack_name(first)
     after = _suite_name(codec) if sep else None
     if attack is not None and not sep:
         return EvalTrack(attack, attack=attack, through=variant(attack).spec.through)
     if attack is not None and after not in (None, "clean"):
         own = variant(attack).spec.through
-        if sep == "+":
-            return EvalTrack(f"{attack}+{codec}", attack=attack, after=after, through=own)
+        if sep == AFTER:
+            return EvalTrack(f"{attack}{AFTER}{codec}", attack=attack, after=after, through=own)
         if own is not None:
             raise ValueError(
                 f"{name!r}: {attack} goes through its own platform ({own}); "
-                f"use {attack}+{codec} to compress after it"
+                f"use {attack}{AFTER}{codec} to compress after it"
             )
-        return EvalTrack(f"{attack}>{codec}", attack=attack, after=after, through=after)
+        return EvalTrack(f"{attack}{THROUGH}{codec}", attack=attack, after=after, through=after)
+    if ">" in name:
+        raise ValueError(f"{name!r}: an adaptive track is written {name.replace('>', THROUGH)}")
     known = attacks()
     choices = sorted([*SUITE_TRACKS, *ALIASES, *known]) + [
         "<attack>@<eps in 255ths>",
         "<attack>+<suite track>",
-        "<attack>><suite track>",
+        "<attack>:<suite track>",
     ]
     raise ValueError(f"no track {name!r} in suite v1 or the attacks: choose from {choices}")
 
