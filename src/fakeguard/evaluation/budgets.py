@@ -49,7 +49,7 @@ def configured_attacks(
     tracks: Sequence[EvalTrack], budgets: Mapping[str, Mapping[str, int]]
 ) -> dict[str, Attack]:
     """The built attack of every attack track, at its budget, with `budgets` applied
-    (for `score(..., attacks=)`); fixed attackers (`unet`) come from the checkpoints or a fit."""
+    (for `score(..., attacks=)`); trained attackers (`unet`) come from the checkpoints or a fit."""
     names = dict.fromkeys(t.attack for t in tracks if t.attack is not None)
     return {n: pinned_attack(n, budgets) for n in names if not variant(n).spec.trained}
 
@@ -65,13 +65,17 @@ def score_tracks(
     progress: Progress | None,
     attacks: Mapping[str, Attack],
     attack_samples: int | None,
+    eot: Mapping[str, Any] | None = None,
 ) -> tuple[Scores, int]:
     """Suite tracks on every sample, attack tracks on a seeded subset of `attack_samples` of
-    them (all when null); the merged scores and how many samples the attack tracks used."""
+    them (all when null); the merged scores and how many samples the attack tracks used.
+    `eot`: the EOT platform's settings for attacks through `eot`."""
     positions = attack_subset(len(samples), attack_samples, seed)
     attacked = [t for t in tracks if t.is_attack]
     if len(positions) == len(samples) or not attacked:
-        run = score(candidates, tracks, samples, degraded, batch_size, seed, progress, ids, attacks)
+        run = score(
+            candidates, tracks, samples, degraded, batch_size, seed, progress, ids, attacks, eot
+        )
         return run, len(samples)
     suite = [t for t in tracks if not t.is_attack]
     runs = [
@@ -86,6 +90,7 @@ def score_tracks(
             progress,
             [ids[i] for i in positions],
             attacks,
+            eot,
         ),
     ]
     return merge_scores(runs), len(positions)

@@ -3,7 +3,8 @@
 The loop runs track -> batch -> checkpoint: a batch's crops are read and degraded once (the
 suite's cache holds them across runs), and every checkpoint scores the same degraded crops.
 Each checkpoint then resizes them to its own input size, and attack tracks attack that input
-white box, so only attacked inputs differ between checkpoints.
+white box, so only attacked inputs differ between checkpoints. An adaptive track's attack sees
+the checkpoint behind the platform's stand-in (`Through(detector, platform)`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,10 +23,12 @@ import torch
 from rich.progress import Progress
 
 from fakeguard.attacks.registry import Attack, pinned_attack
+from fakeguard.attacks.through import through
 from fakeguard.attacks.unet import UNetAttack, UNetAttacker
 from fakeguard.data.samples import FaceSample
 from fakeguard.models.detectors import Detector
 from fakeguard.robustness.degrade import DegradedSamples
+from fakeguard.robustness.eot import platform
 from fakeguard.scoring.inputs import digests, recompress, source_images, to_tensor
 from fakeguard.scoring.predict import p_fake
 from fakeguard.scoring.tracks import EvalTrack
@@ -34,14 +38,21 @@ PARTS = ("read", "codec", "resize", "attack", "model")
 
 @dataclass
 class Candidate:
-    """A checkpoint to score: its detector and the U-Net that attacks it on `unet` tracks."""
+    """A checkpoint to score: its detector and the U-Nets that attack it on `unet` tracks:
+    `attacker` on `unet` and `unet+<codec>`, `fitted[codec]` (fitted through that codec's
+    stand-in, evaluate.py `attacker=train`) on `unet:<codec>`."""
 
     name: str
     path: str
     detector: Detector
     attacker: UNetAttacker | None = None
-    attacker_source: str = ""  # "own", another checkpoint's path, or "" (none)
+    attacker_source: str = ""  # "own", another checkpoint's path, "fitted", or "" (none)
     input_size: int | None = None  # None: the size in the detector's spec
+    fitted: dict[str, UNetAttacker] = field(default_factory=dict)
+
+    def unet(self, platform: str | None) -> UNetAttacker | None:
+        """The U-Net of a `unet` track optimised through `platform` (None: no platform)."""
+        return self.attacker if platform is None else self.fitted.get(platform)
 
     @property
     def image_size(self) -> int:
@@ -86,35 +97,49 @@ def seed_attack(seed: int, track: str, batch: int) -> None:
 
 
 class TrackInputs:
-    """A track's model input for one checkpoint: source crop -> its resize -> attack -> codec.
+    """A track's model input for one checkpoint: source crop -> its resize -> attack (through
+    the track's platform) -> codec.
 
     `attacks` overrides the registry's pinned attack of a track's `attack` name with a
-    configured one (the training callback's cheap PGD at the experiment's eps)."""
+    configured one (the training callback's cheap PGD at the experiment's eps). `eot` is the
+    platform distribution of attacks through `eot` (evaluate.yaml's `eot` group)."""
 
     def __init__(
         self,
         timings: Timings | None = None,
         seed: int = 0,
         attacks: Mapping[str, Attack] | None = None,
+        eot: Mapping[str, Any] | None = None,
     ) -> None:
         self.timings = timings or Timings()
         self.seed = seed
+        self.eot = dict(eot or {})
         self._pinned: dict[str, Attack] = dict(attacks or {})
+        self._platforms: dict[str, torch.nn.Module] = {}
 
     def attack_for(self, track: EvalTrack, candidate: Candidate) -> Attack | None:
         if track.attack is None:
             return None
         if track.attack == "unet":
-            return UNetAttack(candidate.attacker) if candidate.attacker is not None else None
+            unet = candidate.unet(track.through)
+            return UNetAttack(unet) if unet is not None else None
         if track.attack not in self._pinned:
             self._pinned[track.attack] = pinned_attack(track.attack)
         return self._pinned[track.attack]
 
+    def platform_for(self, name: str | None) -> torch.nn.Module | None:
+        """The stand-in an attack is optimised through (built once per name)."""
+        if name is not None and name not in self._platforms:
+            self._platforms[name] = platform(name, self.eot)
+        return self._platforms.get(name) if name is not None else None
+
     def unavailable(self, track: EvalTrack, candidate: Candidate) -> str | None:
         """Why `candidate` cannot be scored on `track`, or None."""
-        if track.attack == "unet" and candidate.attacker is None:
-            return "no U-Net attacker in the checkpoint (set attacker=<training checkpoint>)"
-        return None
+        if track.attack != "unet" or candidate.unet(track.through) is not None:
+            return None
+        if track.through is not None:
+            return f"no U-Net fitted through {track.through} (set attacker=train)"
+        return "no U-Net attacker in the checkpoint (set attacker=<training checkpoint> or train)"
 
     def __call__(
         self,
@@ -130,8 +155,10 @@ class TrackInputs:
         attack = self.attack_for(track, candidate)
         if attack is not None:
             seed_attack(self.seed, track.name, batch)
+            # a U-Net ignores the model; its platform was in its fit
+            target = through(candidate.detector, self.platform_for(track.through))
             with self.timings.part(track.name, "attack"):
-                x = attack(candidate.detector, x, labels.to(device))
+                x = attack(target, x, labels.to(device))
         if track.after is not None:
             with self.timings.part(track.name, "codec"):
                 x = recompress(x, track.after)
@@ -148,13 +175,14 @@ def score(
     progress: Progress | None = None,
     ids: Sequence[int] | None = None,
     attacks: Mapping[str, Attack] | None = None,
+    eot: Mapping[str, Any] | None = None,
 ) -> Scores:
     """P(fake) of every sample under every track for every checkpoint, as one long table
     (checkpoint, track, index, sample, video_id, method, label, prob, digest). `index` is
     `ids[i]` for the i-th sample (its place in the split), else i. `attacks` replaces pinned
-    attacks by name (see `TrackInputs`)."""
+    attacks by name, `eot` is the EOT platform's settings (see `TrackInputs`)."""
     ids = list(range(len(samples))) if ids is None else list(ids)
-    inputs = TrackInputs(Timings(), seed, attacks)
+    inputs = TrackInputs(Timings(), seed, attacks, eot)
     rows: list[pd.DataFrame] = []
     skipped: dict[str, int] = {}
     unavailable: dict[str, dict[str, str]] = defaultdict(dict)
