@@ -12,10 +12,14 @@ from helpers import FLOAT32_NOISE
 from torch import nn
 
 from fakeguard.attacks.unet import (
+    OBJECTIVES,
     UNetAttack,
     UNetAttacker,
     attacker_loss,
+    fooling_term,
+    frequency_profile,
     low_frequency_share,
+    success_rate,
     total_variation,
 )
 
@@ -158,20 +162,48 @@ def test_attacker_loss_gradient_reaches_every_unet_parameter():
     loss.backward()
     for name, param in attacker.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
-    assert set(parts) == {"bce", "tv", "lowfreq"}
+    assert set(parts) == {"bce", "success", "tv", "lowfreq"}
     assert not any(p.requires_grad for p in parts.values())
 
 
-def test_attacker_loss_is_lower_when_the_detector_is_more_wrong():
+@pytest.mark.parametrize("objective", OBJECTIVES)
+def test_attacker_loss_is_lower_when_the_detector_is_more_wrong(objective):
     delta = torch.rand(2, 3, 8, 8) * 0.01
     labels = torch.ones(2)  # fakes
-    fooled, _ = attacker_loss(torch.full((2,), -3.0), labels, delta)
-    caught, parts = attacker_loss(torch.full((2,), 3.0), labels, delta)
+    fooled, _ = attacker_loss(torch.full((2,), -3.0), labels, delta, objective=objective)
+    caught, parts = attacker_loss(torch.full((2,), 3.0), labels, delta, objective=objective)
     assert fooled < caught
     bce = F.binary_cross_entropy_with_logits(torch.full((2,), 3.0), labels)
-    expected = -bce + 0.05 * total_variation(delta) + 0.1 * low_frequency_share(delta)
+    fool = -bce if objective == "bce" else 3.0  # the fakes' signed logit
+    expected = fool + 0.05 * total_variation(delta) + 0.1 * low_frequency_share(delta)
     assert caught == pytest.approx(expected.item())
-    assert parts["bce"] == pytest.approx(bce.item())
+    assert parts["bce"] == pytest.approx(bce.item()) and parts["success"] == 0
+
+
+def test_the_margin_objective_pulls_confident_samples_as_hard_as_doubtful_ones():
+    """Why the U-Net attacks now: -BCE's gradient vanishes on the samples a detector is sure
+    of, which are nearly all of them for a trained one; the margin's does not, until a sample
+    is fooled by `margin`."""
+    logits = torch.tensor([12.0, 1.0, -4.0, -6.0], requires_grad=True)  # all fakes
+    labels = torch.ones(4)
+    grads = {}
+    for objective in OBJECTIVES:
+        (grad,) = torch.autograd.grad(fooling_term(logits, labels, objective, 5.0), logits)
+        grads[objective] = grad
+    assert grads["bce"][0].abs() < 1e-3 * grads["bce"][1].abs()  # the sure one: no pull
+    assert grads["margin"][:3].tolist() == [0.25] * 3  # each sample the same pull
+    assert grads["margin"][3] == 0  # fooled by more than the margin: left alone
+    assert success_rate(logits, labels) == 0.5
+
+
+def test_frequency_profile_puts_each_pattern_in_its_band():
+    bands = frequency_profile(torch.cat([torch.full((1, 3, 32, 32), 0.01)] * 2))
+    assert bands == pytest.approx({"low": 1.0, "mid": 0.0, "high": 0.0}, abs=1e-6)
+    assert frequency_profile(checkerboard(32, 32))["high"] == pytest.approx(1.0, abs=1e-6)
+    # 12 cycles over 64 px: 0.1875 cycles/px, 0.375 of Nyquist
+    assert frequency_profile(sinusoid(64, 12))["mid"] == pytest.approx(1.0, abs=1e-5)
+    mixed = frequency_profile(torch.cat([sinusoid(64, 2), checkerboard(64, 64)]))
+    assert mixed == pytest.approx({"low": 0.5, "mid": 0.0, "high": 0.5}, abs=1e-5)
 
 
 class MeanColourDetector(nn.Module):
@@ -222,7 +254,26 @@ def test_spec_rebuilds_an_identical_attacker(tmp_path: Path):
     x = torch.rand(2, 3, 20, 20)
     with torch.no_grad():  # separate tensors: the kernels may round them differently
         torch.testing.assert_close(rebuilt(x), attacker(x), **FLOAT32_NOISE)
-    assert saved["spec"] == {"eps": 4 / 255, "base_channels": 4, "depth": 2}
+    assert saved["spec"] == {"eps": 4 / 255, "base_channels": 4, "depth": 2, "conditioned": False}
+
+
+def test_a_spec_saved_before_conditioning_existed_rebuilds_its_attacker():
+    old = small_attacker()
+    spec = {k: v for k, v in old.spec.items() if k != "conditioned"}  # an older checkpoint's
+    rebuilt = UNetAttacker(**spec)
+    rebuilt.load_state_dict(old.state_dict())  # strict: the same 3-channel input layer
+    assert not rebuilt.conditioned
+
+
+def test_a_conditioned_attacker_perturbs_fakes_and_reals_differently_and_needs_the_labels():
+    attacker = small_attacker(conditioned=True)
+    nn.init.normal_(attacker.head.weight, std=1.0)
+    x = torch.rand(1, 3, 16, 16).expand(2, -1, -1, -1)
+    with torch.no_grad():
+        delta = attacker(x, torch.tensor([0.0, 1.0]))
+        assert (delta[0] - delta[1]).abs().max() > 0.1 * EPS  # same image, other label
+        with pytest.raises(ValueError, match="pass y"):
+            attacker(x)
 
 
 @pytest.mark.parametrize(
@@ -236,9 +287,9 @@ def test_invalid_constructor_arguments_are_rejected(kwargs):
 
 def test_as_an_evaluation_attack_it_perturbs_whatever_the_detector():
     torch.manual_seed(0)
-    unet = UNetAttacker(base_channels=4, depth=2).train()
+    unet = UNetAttacker(base_channels=4, depth=2, conditioned=True).train()
     attack = UNetAttack(unet)
-    x = torch.rand(2, 3, 16, 16)
-    x_adv = attack(nn.Identity(), x, torch.zeros(2))
+    x, y = torch.rand(2, 3, 16, 16), torch.tensor([0.0, 1.0])
+    x_adv = attack(nn.Identity(), x, y)
     assert not unet.training and not x_adv.requires_grad
-    torch.testing.assert_close(x_adv, unet.perturb(x))
+    torch.testing.assert_close(x_adv, unet.perturb(x, y))  # the labels reach the attacker
