@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
 from fakeguard.evaluation.masking import (
@@ -12,6 +13,7 @@ from fakeguard.evaluation.masking import (
     attack_group,
     gradient_masking,
     has_autoattack_set,
+    report_lines,
 )
 
 HONEST = {"clean": 0.99, "pgd": 0.10, "pgd-strong": 0.05, "apgd-ce": 0.04, "square": 0.30}
@@ -98,3 +100,22 @@ def test_the_report_names_the_autoattack_set_when_apgd_ce_and_square_share_an_ep
     assert not has_autoattack_set(["apgd-ce@4", "square"])
     assert not has_autoattack_set(["apgd-ce", "pgd", "unet"])
     assert not has_autoattack_set(["apgd-ce", "square+jpeg50"])
+
+
+def test_the_report_warns_on_masking_and_names_the_autoattack_set():
+    rows = [
+        ("robust", "apgd-ce", 0.80),
+        ("robust", "square", 0.40),
+        ("plain", "apgd-ce", 0.10),
+        ("plain", "square", 0.12),
+    ]
+    results = pd.DataFrame(
+        [(c, t, "frame", "auc", v) for c, t, v in rows],
+        columns=["checkpoint", "track", "level", "metric", "value"],
+    )
+    flags, notes = report_lines(results, ["clean", "apgd-ce", "square"])
+    assert len(flags) == 1 and flags[0].startswith("robust: likely gradient masking")
+    assert any(AUTOATTACK_SET in note for note in notes)
+    honest = results[results.checkpoint == "plain"]
+    flags, notes = report_lines(honest, ["clean", "apgd-ce", "square"])
+    assert not flags and any("no black-box track (square)" in note for note in notes)

@@ -137,16 +137,55 @@ def test_the_attacks_set_runs_every_attack_and_notes_why_dlr_is_absent(
     checkpoints, make_cfg, tmp_path
 ):
     ckpts = f"ckpt_path=[{checkpoints['clean']},{checkpoints['adv']}]"
-    overrides = [*DEMO_DATA, ckpts, "tracks=attacks", "max_samples=4", "gradcam.samples=2"]
+    overrides = [
+        *DEMO_DATA,
+        ckpts,
+        "tracks=attacks",
+        "max_samples=4",
+        "gradcam.samples=2",
+        "attack_budgets.square.queries=30",
+    ]
     metrics, out = run_eval(make_cfg, tmp_path, overrides)
     report = (out / "report.md").read_text()
     frame = table(report, "Frame level")
-    attacks = ["pgd", "pgd-strong", "apgd-ce", "pgd@4", "apgd-ce@4"]
+    attacks = ["pgd", "pgd-strong", "apgd-ce", "square", "pgd@4", "apgd-ce@4"]
     assert frame["Track"].tolist() == ["Clean", *map(title, attacks)]
     assert "DLR attacks need 3 or more classes" in report
+    assert "custom AutoAttack: APGD-CE + Square" in report
+    payload = json.loads((out / "results.json").read_text())
+    assert "gradient_masking" in payload and "30 queries" in payload["attacks"]["square"]
     for checkpoint in ("clean", "adv"):  # fifty white-box steps raise the loss
         strong = metrics[f"{checkpoint}/pgd-strong/frame/log_loss"]
         assert strong >= metrics[f"{checkpoint}/clean/frame/log_loss"]
+
+
+def test_adaptive_tracks_and_u_nets_fitted_to_each_checkpoint(checkpoints, make_cfg, tmp_path):
+    """attacker=train fits one U-Net per checkpoint and platform (unet: none; unet:jpeg50:
+    the JPEG stand-in), so the clean model, which has no U-Net, is scored on both; adaptive
+    PGD and pgd-eot run beside them and the report says what each is."""
+    ckpts = f"ckpt_path=[{checkpoints['clean']},{checkpoints['adv']}]"
+    tracks = ["unet", "unet:jpeg50", "pgd:jpeg50", "pgd-eot+jpeg50"]
+    overrides = [
+        *DEMO_DATA,
+        ckpts,
+        f"tracks.names=[{','.join(tracks)}]",
+        "max_samples=4",
+        "gradcam.samples=0",
+        "attacker=train",
+        "attacker_fit.steps=2",
+        "attacker_fit.max_samples=8",
+        "attack_budgets.pgd-eot.samples=1",
+    ]
+    metrics, out = run_eval(make_cfg, tmp_path, overrides)
+    for checkpoint in ("clean", "adv"):
+        for track in tracks:
+            assert math.isfinite(metrics[f"{checkpoint}/{track}/frame/log_loss"]), track
+    report = (out / "report.md").read_text()
+    assert table(report, "Frame level")["Track"].tolist() == ["Clean", *map(title, tracks)]
+    assert "U-Net fitted to clean through jpeg50: 2 steps" in report
+    assert "U-Net fitted to adv on the model input" in report
+    assert "Attack:codec tracks are adaptive" in report
+    assert "fitted (attacker=train)" in report
 
 
 def test_robustness_curves_sample_budgets_and_work_budgets(checkpoints, make_cfg, tmp_path):
@@ -271,6 +310,8 @@ def test_the_training_split_needs_an_explicit_flag(make_cfg):
         (["gradcam.track=pgd+pgd"], r"no track 'pgd\+pgd'"),
         (["split=dev"], "not a split"),
         (["tracks.names=[unet@4]"], "trained attacker"),
+        (["tracks.names=['pgd>jpeg50']"], "is written pgd:jpeg50"),
+        (["attacker=train", "attacker_fit.steps=0"], "attacker_fit.steps"),
         (["curves.attacks=[unet]"], "unet takes no other budget"),
         (["+attack_budgets.apgd-ce.steps=3"], "apgd-ce has settings"),
         (["attack_samples=0"], "attack_samples"),

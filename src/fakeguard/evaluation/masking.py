@@ -17,6 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+import pandas as pd
+
 from fakeguard.attacks.registry import Variant, budget, variant
 from fakeguard.scoring.tracks import ALIASES, split_track
 
@@ -103,3 +105,35 @@ def has_autoattack_set(tracks: Iterable[str]) -> bool:
 def _groups(tracks: list[str], base: str) -> set[Group]:
     found = [attack_group(t) for t in tracks]
     return {f[1] for f in found if f is not None and f[0].base == base}
+
+
+def frame_auc(results: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """checkpoint -> track -> frame-level AUC, from the long results table."""
+    rows = results[(results.level == "frame") & (results.metric == "auc")]
+    found: dict[str, dict[str, float]] = {}
+    for checkpoint, track, value in rows[["checkpoint", "track", "value"]].itertuples(
+        index=False, name=None
+    ):
+        found.setdefault(checkpoint, {})[track] = float(value)
+    return found
+
+
+def report_lines(results: pd.DataFrame, tracks: Iterable[str]) -> tuple[list[str], list[str]]:
+    """(warnings, notes) for the report: a warning per gradient-masking flag; a note naming
+    the custom AutoAttack set when APGD-CE and Square ran together, and one saying that no
+    black-box attack beat the white-box ones when a black-box track ran and none did."""
+    names = list(tracks)
+    flags = gradient_masking(frame_auc(results))
+    notes = []
+    if has_autoattack_set(names):
+        notes.append(
+            f"APGD-CE and Square together are the report's {AUTOATTACK_SET} (AutoAttack's DLR "
+            "attacks need three or more classes)."
+        )
+    black = [n for n in names if (g := attack_group(n)) is not None and not g[0].spec.white_box]
+    if black and not flags:
+        notes.append(
+            f"Gradient-masking check: no black-box track ({', '.join(black)}) beats the "
+            f"white-box attacks at its budget by more than {TOLERANCE:g} AUC."
+        )
+    return flags, notes

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -25,11 +25,13 @@ from fakeguard.data.splits import SPLITS
 from fakeguard.devices import pick_device
 from fakeguard.errors import DataError, UserError
 from fakeguard.evaluation import gradcam
+from fakeguard.evaluation.attacker_fit import check_fit_settings, fit_attackers
 from fakeguard.evaluation.attacks import load_attacker
 from fakeguard.evaluation.budgets import attack_budgets, configured_attacks, score_tracks
 from fakeguard.evaluation.curves import curve_plan, curve_rows, curve_tracks
 from fakeguard.evaluation.data import EvaluationData, evaluation_data
 from fakeguard.evaluation.markdown import ReportInfo, markdown_report, metric_rows, track_notes
+from fakeguard.evaluation.masking import report_lines
 from fakeguard.files import write_json
 from fakeguard.instantiate import instantiate_group
 from fakeguard.loggers import log_evaluation
@@ -44,6 +46,14 @@ from fakeguard.scoring.samples import samples_to_score
 from fakeguard.scoring.tracks import EvalTrack, parse_track, parse_tracks
 
 log = logging.getLogger(__name__)
+
+# attacker=train: fit a U-Net to each checkpoint (evaluation.attacker_fit)
+FIT = "train"
+
+
+def eot_settings(cfg: DictConfig) -> dict | None:
+    """The EOT platform distribution (the `eot` group) for attacks through `eot`."""
+    return OmegaConf.to_container(cfg.eot, resolve=True) if cfg.get("eot") else None
 
 
 def check_split(split: str, allow_train_split: bool) -> str:
@@ -67,6 +77,8 @@ def check_settings(cfg: DictConfig) -> None:
     settings.whole_number("seed", cfg.seed, 0)
     settings.optional_whole_number("gradcam.samples", cfg.gradcam.samples, 0)
     settings.device("device", cfg.device, auto=True)
+    if cfg.get("attacker") == FIT:
+        check_fit_settings(cfg.attacker_fit)
 
 
 def checkpoint_names(paths: Sequence[str], names: Sequence[str] | None) -> list[str]:
@@ -86,8 +98,11 @@ def checkpoint_names(paths: Sequence[str], names: Sequence[str] | None) -> list[
 def load_candidates(
     paths: Sequence[str], names: Sequence[str], attacker: str | None, device: torch.device
 ) -> list[Candidate]:
-    """Detectors with their U-Net attackers: `attacker`'s for all, or each checkpoint's own."""
+    """Detectors with their U-Net attackers: `attacker`'s for all, or each checkpoint's own
+    (`attacker=train`: none yet; `fit_attackers` fits them)."""
     shared = None
+    if attacker == FIT:
+        attacker = None
     if attacker:
         shared = load_attacker(attacker)
         if shared is None:
@@ -150,6 +165,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     samples, ids, missing = split_samples(datamodule, split, cfg.get("max_samples"), cfg.seed)
     degraded = DegradedSamples(cfg.get("cache_dir"))
     attacks = configured_attacks(tracks, budgets)
+    eot = eot_settings(cfg)
+    fits = []
+    if cfg.get("attacker") == FIT:
+        fits = fit_attackers(candidates, tracks, datamodule, cfg.attacker_fit, eot, cfg.seed)
     with _progress() as progress:
         # suite tracks on every sample, attack tracks on attack_samples of them
         scores, attacked = score_tracks(
@@ -163,6 +182,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             progress,
             attacks,
             cfg.get("attack_samples"),
+            eot,
         )
     if scores.predictions.empty:
         raise DataError("no sample could be scored on any track")
@@ -179,13 +199,19 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         cfg, split, candidates, tracks, samples, missing, scores, degraded, data, budgets
     )
     _attack_info(info, tracks, budgets, attacked, len(samples), curves, names, plan)
+    flags, masking_notes = report_lines(results, [t.name for t in tracks])
+    info.header = [*info.header, *(f"**Warning.** {flag}." for flag in flags)]
+    info.notes = [*info.notes, *fits, *masking_notes]
+    for flag in flags:
+        log.warning(flag)
     images = _plots(cfg, out, scores.predictions, results, names, [t.name for t in tracks])
     if curves is not None and cfg.get("plots", True):
         images += [("AUC against eps", p.name) for p in [auc_vs_eps(curves, out / CURVE_PLOT)] if p]
     images += _gradcam(cfg, out, candidates, panels, samples, degraded, budgets)
     info.images = images
     (out / "report.md").write_text(markdown_report(results, info))
-    write_json(out / "results.json", _payload(split, info, scores, results, tracks, missing, data))
+    payload = _payload(split, info, scores, results, tracks, missing, data)
+    write_json(out / "results.json", {**payload, "gradient_masking": flags})
 
     head, rows = metric_rows(results, names, info.tracks, "frame", [("acc", "acc"), ("auc", "AUC")])
     print_table(f"fakeguard evaluate: {split}, frame level", head, rows)
@@ -329,7 +355,7 @@ def _gradcam(
     keep = [i for i in range(len(picked)) if all(v[i] is not None for v in sources.values())]
     labels = torch.tensor([picked[i].label for i in keep], dtype=torch.float32)
     attacks = configured_attacks([track], budgets)
-    inputs = TrackInputs(seed=cfg.seed, attacks=attacks)
+    inputs = TrackInputs(seed=cfg.seed, attacks=attacks, eot=eot_settings(cfg))
     images = []
     for c in candidates:
         if not keep or inputs.unavailable(track, c):
