@@ -1,9 +1,12 @@
-"""Median training-step time of clean, FGSM-RS, PGD-10 and PGD-10 + U-Net training.
+"""Median training-step time of clean, FGSM-RS, PGD-10, PGD-10 + U-Net training, and PGD-10
+through a platform (attack.through: the jpeg50 stand-in, the EOT distribution).
 
 Runs the real DetectorModule under a Lightning Trainer on a fixed batch and resolution, with
 clean training as the baseline in the same process, and prints each mode's time ratio to clean
 next to the number of detector forward+backward passes it needs. A ratio well above its pass
-count would mean wasted work.
+count would mean wasted work. The platform rows also give their ratio to plain PGD-10: the cost
+of compression-aware hardening (the real codec forward on CPU and its stand-in's backward, in
+each of PGD's steps and once more for the detector's adversarial term).
 
     python benchmarks/train_step.py [--batch 16] [--size 128] [--steps 8] [--device cpu]
         [--precision 32-true] [--channels-last]
@@ -27,6 +30,7 @@ from fakeguard.training.adversary import Adversary
 from fakeguard.training.module import DetectorModule
 
 EPS = 8 / 255
+THROUGH = ("jpeg50", "eot")  # the platforms of the attack.through rows
 
 
 class StepTimer(L.Callback):
@@ -55,8 +59,14 @@ def adversaries() -> dict[str, Adversary | None]:
         "fgsm-rs": Adversary(attack=FGSM(EPS)),
         "pgd-10": Adversary(attack=PGD(EPS, 2 / 255, 10)),
         "pgd-10+unet": Adversary(
-            attack=PGD(EPS, 2 / 255, 10), unet=UNetAttacker(EPS), unet_optimizer=adam
+            attack=PGD(EPS, 2 / 255, 10),
+            unet=UNetAttacker(EPS, conditioned=True),
+            unet_optimizer=adam,
         ),
+        **{
+            f"pgd-10:{platform}": Adversary(attack=PGD(EPS, 2 / 255, 10), through=platform)
+            for platform in THROUGH
+        },
     }
 
 
@@ -103,14 +113,16 @@ def main() -> None:
         f"median of {args.steps} steps, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads"
     )
-    print(f"{'mode':<14}{'step (s)':>10}{'ratio':>8}{'passes':>8}{'ratio/passes':>14}")
-    clean = None
+    head = f"{'mode':<14}{'step (s)':>10}{'ratio':>8}{'passes':>8}{'ratio/passes':>14}"
+    print(f"{head}{'to pgd-10':>11}")
+    steps: dict[str, float] = {}
     for name, adversary in adversaries().items():
-        step = median_step(adversary, args)
-        clean = clean or step
+        steps[name] = step = median_step(adversary, args)
         passes = adversary.passes() if adversary is not None else 1
-        ratio = step / clean
-        print(f"{name:<14}{step:>10.3f}{ratio:>8.2f}{passes:>8d}{ratio / passes:>14.2f}")
+        ratio = step / steps["clean"]
+        row = f"{name:<14}{step:>10.3f}{ratio:>8.2f}{passes:>8d}{ratio / passes:>14.2f}"
+        through = adversary is not None and adversary.through is not None
+        print(row + (f"{step / steps['pgd-10']:>11.2f}" if through else ""))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The Adversary: which attackers play, how their losses weigh (sum or TRADES), the eps
-warm-up, and the frozen detector."""
+warm-up, the U-Net's schedule, the platform the attacks go through, and the frozen detector."""
 
 from __future__ import annotations
 
@@ -11,9 +11,13 @@ from helpers import compose_config, tiny_conv_net
 from hydra.utils import instantiate
 
 from fakeguard.attacks.pgd import FGSM, PGD, PGD_8_255
+from fakeguard.attacks.through import Through
 from fakeguard.attacks.unet import UNetAttacker
 from fakeguard.errors import SettingError
 from fakeguard.models.detectors import Detector
+from fakeguard.robustness.eot import Platform
+from fakeguard.robustness.standins import stand_in
+from fakeguard.robustness.tensors import recompress
 from fakeguard.training.adversary import Adversary
 from fakeguard.training.losses import bernoulli_kl, detection_loss
 
@@ -47,6 +51,8 @@ def test_pass_counts_match_the_training_step():
     assert Adversary(attack=PGD(steps=10)).passes() == 12
     full = Adversary(attack=PGD(steps=10), unet=UNetAttacker(), unet_optimizer=ADAM)
     assert full.passes() == 14  # + the U-Net's update and its loss term
+    more = Adversary(attack=PGD(steps=10), unet=UNetAttacker(), unet_optimizer=ADAM, unet_steps=3)
+    assert more.passes() == 16  # three U-Net updates per detector step
 
 
 @pytest.mark.parametrize(
@@ -161,3 +167,63 @@ def test_the_attack_configs_take_trades_and_a_warmup_from_the_command_line(tmp_p
     )
     default = instantiate(compose_config("train", ["attack=fgsm"], tmp_path).attack.adversary)
     assert (default.objective, default.warmup_epochs) == ("sum", 0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"unet_steps": 0}, "attack.adversary.unet_steps"),
+        ({"unet_steps": 1.5}, "attack.adversary.unet_steps"),
+        ({"unet_warmup_steps": -1}, "attack.adversary.unet_warmup_steps"),
+        ({"unet_objective": "hinge"}, "attack.adversary.unet_objective"),
+        ({"unet_margin": 0.0}, "attack.adversary.unet_margin"),
+    ],
+)
+def test_bad_unet_schedule_and_loss_settings_name_their_config_key(kwargs, key):
+    with pytest.raises(SettingError, match=key):
+        Adversary(unet=UNetAttacker(), unet_optimizer=ADAM, **kwargs)
+
+
+def test_a_unet_warmup_without_a_unet_is_refused():
+    with pytest.raises(SettingError, match="unet_warmup_steps=5.*has none"):
+        Adversary(attack=PGD(), unet_warmup_steps=5)
+
+
+@pytest.mark.parametrize("warmup, steps, batches", [(0, 1, 0), (4, 2, 2), (5, 2, 3), (3, 1, 3)])
+def test_the_warmup_takes_the_first_batches_it_needs(warmup, steps, batches):
+    adversary = Adversary(
+        unet=UNetAttacker(), unet_optimizer=ADAM, unet_steps=steps, unet_warmup_steps=warmup
+    )
+    assert adversary.warmup_batches() == batches
+
+
+def test_a_misspelt_platform_names_the_choices():
+    with pytest.raises(SettingError, match=r"attack.through=jpeg5 is not one of eot, .*jpeg50"):
+        Adversary(attack=PGD(), through="jpeg5")
+
+
+def test_through_jpeg50_the_detector_learns_on_what_the_real_jpeg_delivers():
+    """PGD goes through the stand-in; the detector's term is its loss on real JPEG 50 of the
+    attacked pixels (8-bit, as uploaded), not on the attacked pixels themselves."""
+    net, x, y = tiny_conv_net(), torch.rand(4, 3, 16, 16), torch.tensor([0, 1, 0, 1.0])
+    with torch.no_grad():
+        net[4].weight.mul_(100)  # logits that feel a few grey levels
+    adversary = Adversary(attack=PGD(steps=2), through="jpeg50")
+    assert adversary.platform is not None
+    assert not any("platform" in key for key in adversary.state_dict())  # not saved
+    torch.manual_seed(0)
+    term = adversary.pixel_term(net, x, y, net(x), detection_loss)
+    torch.manual_seed(0)  # the same random start
+    x_adv = PGD(steps=2)(Through(net, stand_in("jpeg50")), x, y)
+    expected = detection_loss(net(recompress(x_adv, "jpeg50")), y)
+    bare = detection_loss(net(x_adv), y)
+    assert abs(term.item() - expected.item()) < 1e-3 * abs(bare.item() - expected.item())
+
+
+def test_through_eot_builds_the_configured_platform(tmp_path):
+    overrides = ["attack=pgd_unet", "attack.through=eot", "eot.quality=[60,70]"]
+    adversary = instantiate(compose_config("train", overrides, tmp_path).attack.adversary)
+    assert isinstance(adversary.platform, Platform) and adversary.platform.quality == (60, 70)
+    assert isinstance(adversary.target(tiny_conv_net()), Through)
+    plain = instantiate(compose_config("train", ["attack=pgd_unet"], tmp_path).attack.adversary)
+    assert plain.platform is None and plain.unet.conditioned

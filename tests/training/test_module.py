@@ -161,3 +161,67 @@ def test_eps_ramps_over_warmup_epochs_and_continues_the_ramp_after_a_resume(tmp_
     first, _ = warmup_run(epochs=1, save_to=tmp_path / "epoch0.ckpt")
     resumed, _ = warmup_run(epochs=3, ckpt_path=tmp_path / "epoch0.ckpt")
     assert first.scales + resumed.scales == pytest.approx(whole.scales)
+
+
+def adam_steps(optimizer: torch.optim.Optimizer) -> int:
+    """How many updates an Adam optimizer has applied (0 before its first)."""
+    states = list(optimizer.state.values())
+    return int(states[0]["step"]) if states else 0
+
+
+@pytest.mark.parametrize("batches, detector_moved", [(2, False), (3, True)])
+def test_the_unet_warms_up_before_the_detectors_first_step(batches, detector_moved):
+    """unet_warmup_steps=4 at unet_steps=2: the first two batches train the U-Net only,
+    two updates each; from the third on, both."""
+    torch.manual_seed(0)
+    adversary = Adversary(
+        unet=UNetAttacker(base_channels=4, depth=2, conditioned=True),
+        unet_optimizer=partial(torch.optim.Adam, lr=1e-3),
+        unet_steps=2,
+        unet_warmup_steps=4,
+    )
+    module = DetectorModule(
+        Detector(weights="none", img_size=32), partial(torch.optim.SGD, lr=0.1), adversary=adversary
+    )
+    before = {k: p.detach().clone() for k, p in module.net.named_parameters()}
+    fit_on_demo(module, batches=batches, num_identities=40)
+    detector, attacker = module.optimizers()
+    assert adam_steps(attacker.optimizer) == 2 * batches
+    moved = any(not torch.equal(before[k], p) for k, p in module.net.named_parameters())
+    assert moved == detector_moved
+    logged = module.trainer.callback_metrics
+    assert {"attacker/success", "attacker/bce"} <= set(logged)
+    if detector_moved:  # the detector's terms ran: the U-Net's effect on it is logged
+        assert {"attacker/logit_shift", "attacker/freq_low", "attacker/freq_high"} <= set(logged)
+
+
+class Spy(torch.nn.Module):
+    """A platform that counts its calls and, so that its output is recognisable, blurs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
+
+
+def test_training_through_a_platform_sends_every_attack_through_it(monkeypatch):
+    spy = Spy()
+    monkeypatch.setattr("fakeguard.training.adversary.platform", lambda name, eot: spy)
+    adversary = Adversary(
+        attack=PGD(steps=2),
+        unet=UNetAttacker(base_channels=4, depth=2, conditioned=True),
+        unet_optimizer=partial(torch.optim.Adam, lr=1e-3),
+        through="jpeg50",
+    )
+    module = DetectorModule(
+        Detector(weights="none", img_size=32), partial(torch.optim.SGD, lr=0.1), adversary=adversary
+    )
+    fit_on_demo(module, batches=2, num_identities=40)
+    # per batch: PGD's 2 steps, its term, the U-Net's update and its term; clean never
+    assert spy.calls == 2 * 5
+    checkpoint = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(checkpoint)
+    assert not any("platform" in key for key in checkpoint["state_dict"])

@@ -1,7 +1,9 @@
-"""What adversarial training plays against: L-inf PGD (or FGSM) and a learned U-Net attacker."""
+"""What adversarial training plays against: L-inf PGD (or FGSM) and a learned U-Net attacker,
+on the model input or through a platform (a codec's stand-in or the EOT distribution)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -10,10 +12,15 @@ import torch
 from torch import nn
 
 from fakeguard import settings
-from fakeguard.attacks.modes import eval_mode, frozen
+from fakeguard.attacks.modes import eval_mode
 from fakeguard.attacks.pgd import PGD
-from fakeguard.attacks.unet import UNetAttacker, attacker_loss
+from fakeguard.attacks.through import through as behind
+from fakeguard.attacks.unet import OBJECTIVES as UNET_OBJECTIVES
+from fakeguard.attacks.unet import UNetAttacker
+from fakeguard.attacks.unet_fit import AttackerLoss, loss_against, train_attacker
 from fakeguard.errors import SettingError
+from fakeguard.robustness.eot import platform
+from fakeguard.robustness.standins import STAND_INS
 from fakeguard.training.losses import bernoulli_kl
 
 # The detector's loss terms. `pgd` is the pixel-space attack's, PGD or FGSM (the name is kept:
@@ -26,6 +33,8 @@ LOSS_TERMS = ("clean", "pgd", "unet")
 OBJECTIVES = ("sum", "trades")
 # TRADES's random start: x + 0.001 * N(0, 1) (the reference implementation's)
 TRADES_START_STD = 0.001
+# What the attackers may go through (attack.through): the EOT platform or a suite codec.
+PLATFORMS = ("eot", *sorted(STAND_INS))
 
 
 class Adversary(nn.Module):
@@ -49,6 +58,17 @@ class Adversary(nn.Module):
     min(1, (b + 1) / (k * batches_per_epoch)), from ~0 to the full eps at the end of epoch k.
     0: no warm-up. The U-Net keeps its full eps (its bound is part of its architecture, saved
     with it, and its own losses would not scale with a ramp).
+
+    The U-Net's schedule: `unet_steps` updates per detector step (on the same batch), and
+    `unet_warmup_steps` updates before the detector's first: the run's first
+    ceil(unet_warmup_steps / unet_steps) batches train the U-Net only. `unet_objective` and
+    `unet_margin` choose its fooling term (`fakeguard.attacks.unet.fooling_term`).
+
+    `through` (None, `eot` or a suite codec, `PLATFORMS`) puts a platform between the attackers
+    and the detector (`eot`: `fakeguard.robustness.eot.Platform(**eot)`): PGD attacks
+    `Through(detector, platform)`, the U-Net trains through it, and the detector's adversarial
+    terms are its loss on what the platform delivers, the real codec's output. The platform is
+    held outside the module tree: it has no weights, and checkpoints must not depend on it.
     """
 
     def __init__(
@@ -64,8 +84,21 @@ class Adversary(nn.Module):
         objective: str = "sum",
         trades_beta: float = 6.0,
         warmup_epochs: int = 0,
+        unet_objective: str = "margin",
+        unet_margin: float = 5.0,
+        unet_steps: int = 1,
+        unet_warmup_steps: int = 0,
+        through: str | None = None,
+        eot: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        self._check_unet_schedule(unet, unet_steps, unet_warmup_steps)
+        self.unet_loss = _unet_loss(
+            unet_objective, unet_margin, tv_weight, freq_weight, freq_radius
+        )
+        self.through = through
+        # not a submodule (see the docstring): plain attribute, outside state_dict and .to()
+        self.__dict__["platform"] = _platform(through, eot)
         self.objective = settings.one_of("attack.adversary.objective", objective, OBJECTIVES)
         self.trades_beta = settings.number_in(
             "attack.adversary.trades_beta", trades_beta, 0, float("inf"), high_open=True
@@ -92,9 +125,6 @@ class Adversary(nn.Module):
         self.unet = unet
         self.unet_optimizer = unet_optimizer
         self.unet_scheduler = unet_scheduler
-        self.tv_weight = tv_weight
-        self.freq_weight = freq_weight
-        self.freq_radius = freq_radius
         players = {"clean": True, "pgd": attack is not None, "unet": unet is not None}
         used = [t for t in LOSS_TERMS if players[t]]
         if self.objective == "trades":
@@ -109,6 +139,19 @@ class Adversary(nn.Module):
             return
         total = sum(weights[t] for t in used)
         self.loss_weights = {t: weights[t] / total for t in used}
+
+    def _check_unet_schedule(
+        self, unet: UNetAttacker | None, steps: int, warmup_steps: int
+    ) -> None:
+        self.unet_steps = settings.whole_number("attack.adversary.unet_steps", steps, 1)
+        self.unet_warmup_steps = settings.whole_number(
+            "attack.adversary.unet_warmup_steps", warmup_steps, 0
+        )
+        if self.unet_warmup_steps and unet is None:
+            raise SettingError(
+                f"attack.adversary.unet_warmup_steps={warmup_steps} warms up the U-Net attacker, "
+                "and this adversary has none: set it to 0 or use attack=pgd_unet"
+            )
 
     def warmup_scale(self, batches_done: int, batches_per_epoch: float) -> float:
         """The share of eps the pixel attack uses at the training batch `batches_done`
@@ -133,28 +176,92 @@ class Adversary(nn.Module):
         (`sum`), or the KL from `clean_logits` to the attacked batch's logits (`trades`).
         `scale` is the warm-up's share of eps."""
         attack = self.attack if scale >= 1 else self.attack.scaled(scale)
+        model = self.target(detector)
         if self.objective == "sum":
-            return loss(detector(attack(detector, x, y)), y)
+            return loss(detector(self.deliver(attack(model, x, y))), y)
         with eval_mode(detector), torch.no_grad():  # TRADES's target: the eval-mode prediction
             target = detector(x).float()
-        x_adv = attack(detector, x, target, loss=_kl_from_clean, start_std=TRADES_START_STD)
-        return bernoulli_kl(clean_logits, detector(x_adv))
+        x_adv = attack(model, x, target, loss=_kl_from_clean, start_std=TRADES_START_STD)
+        return bernoulli_kl(clean_logits, detector(self.deliver(x_adv)))
+
+    def target(self, detector: nn.Module) -> nn.Module:
+        """What the attackers optimise against: the detector, behind the platform if any."""
+        return behind(detector, self.platform)
+
+    def deliver(self, x: torch.Tensor) -> torch.Tensor:
+        """What the detector receives for the attacked `x`: the platform's output, if any
+        (the real codec's; no gradient is needed through it)."""
+        if self.platform is None:
+            return x
+        with torch.no_grad():
+            return self.platform(x)
 
     def attacker_loss(
         self, detector: nn.Module, x: torch.Tensor, y: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The U-Net's loss against `detector`, which is frozen (no parameter grads, eval mode)."""
-        with frozen(detector):
-            delta = self.unet(x)
-            logits = detector((x + delta).clamp(0, 1))
-            return attacker_loss(
-                logits, y, delta, self.tv_weight, self.freq_weight, self.freq_radius
-            )
+        """The U-Net's loss against `detector` (behind the platform), which is frozen."""
+        return loss_against(self.unet, self.target(detector), x, y, self.unet_loss)
+
+    def update_unet(
+        self,
+        detector: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        step: Callable[[torch.Tensor], None],
+    ) -> list[dict[str, float]]:
+        """`unet_steps` U-Net updates on this batch against `detector` (behind the platform);
+        `step(loss)` applies one. The update `fakeguard.attacks.unet_fit.fit_unet` uses too."""
+        batches = itertools.repeat((x, y), self.unet_steps)
+        model = self.target(detector)
+        return train_attacker(self.unet, model, batches, self.unet_steps, self.unet_loss, step)
+
+    def warmup_batches(self) -> int:
+        """How many of the run's first batches train the U-Net only."""
+        return -(-self.unet_warmup_steps // self.unet_steps)
+
+    def unet_term(
+        self,
+        detector: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The detector's U-Net loss term on a fresh perturbation (behind the platform), with
+        the logits it is computed on and the perturbation applied (for logging)."""
+        with torch.no_grad():
+            x_unet = self.unet.perturb(x, y)
+        logits = detector(self.deliver(x_unet))
+        return loss(logits, y), logits, x_unet - x
 
     def passes(self) -> int:
         """Detector forward+backward passes per training step (for benchmarks)."""
         attack = self.attack.passes if self.attack is not None else 0
-        return len(self.loss_weights) + attack + (1 if self.unet is not None else 0)
+        return len(self.loss_weights) + attack + (self.unet_steps if self.unet is not None else 0)
+
+
+def _unet_loss(
+    objective: str, margin: float, tv_weight: float, freq_weight: float, freq_radius: float
+) -> AttackerLoss:
+    """The U-Net's loss settings, checked under their config keys."""
+    prefix = "attack.adversary."
+    return AttackerLoss(
+        settings.one_of(f"{prefix}unet_objective", objective, UNET_OBJECTIVES),
+        settings.number_in(f"{prefix}unet_margin", margin, 0, math.inf, low_open=True),
+        tv_weight,
+        freq_weight,
+        freq_radius,
+    )
+
+
+def _platform(through: str | None, eot: Mapping[str, Any] | None) -> nn.Module | None:
+    """The platform `attack.through` names, or None; a typo names the choices."""
+    if through is None:
+        return None
+    settings.one_of("attack.through", through, PLATFORMS)
+    try:
+        return platform(through, eot)
+    except (TypeError, ValueError) as error:  # the eot group's settings
+        raise SettingError(f"attack.through={through}: {error}") from None
 
 
 def _kl_from_clean(adv_logits: torch.Tensor, clean_logits: torch.Tensor) -> torch.Tensor:

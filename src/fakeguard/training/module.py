@@ -11,6 +11,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryAveragePrecision
 
+from fakeguard.attacks.unet import frequency_profile
 from fakeguard.errors import UserError
 from fakeguard.models.checkpoint import BAD_STEPS_KEY, check_compatible, write_specs
 from fakeguard.models.detectors import Detector
@@ -101,16 +102,22 @@ class DetectorModule(LightningModule):
         loss, _ = self._shared_step(batch, "train")
         return loss if self._finite(loss) else None  # None: Lightning skips the step
 
-    def adversarial_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def adversarial_step(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """1. clean loss; 2. loss on the pixel-space attack (PGD or FGSM; its term and logs
         keep the name `pgd`: the adversarial BCE, or with objective=trades the KL from the
-        clean prediction), at the warm-up's eps; 3. U-Net update against the frozen detector;
-        4. detector update on the weighted clean + pixel-attack + fresh U-Net losses.
-        `train/eps` logs the pixel attack's eps at the end of each epoch."""
+        clean prediction), at the warm-up's eps; 3. `unet_steps` U-Net updates against the
+        frozen detector; 4. detector update on the weighted clean + pixel-attack + fresh U-Net
+        losses. With `attack.through`, the attacks go through the platform and their terms are
+        the detector's loss on what it delivers. The run's first `warmup_batches()` batches
+        only train the U-Net (its warm-up). `train/eps` logs the pixel attack's eps at the end
+        of each epoch; `attacker/*` the U-Net's success, logit shift and frequency profile."""
         x, y = batch["image"], batch["label"]
         adversary = self.adversary
         optimizers = self.optimizers()
         optimizers = optimizers if isinstance(optimizers, list) else [optimizers]
+        if self.attacker_warming_up():
+            self._attacker_update(optimizers[1], x, y)
+            return None
         logits = self.net(x)
         losses = {"clean": self.loss(logits, y)}
         if adversary.attack is not None:
@@ -120,9 +127,8 @@ class DetectorModule(LightningModule):
             self.log("train/eps", eps, on_step=False, on_epoch=True, reduce_fx="max")
         if adversary.unet is not None:
             self._attacker_update(optimizers[1], x, y)
-            with torch.no_grad():
-                x_unet = adversary.unet.perturb(x)
-            losses["unet"] = self.loss(self.net(x_unet), y)
+            losses["unet"], unet_logits, delta = adversary.unet_term(self.net, x, y, self.loss)
+            self._log_attacker_effect(logits, unet_logits, delta, y)
         loss = sum(adversary.loss_weights[k] * v for k, v in losses.items())
         for name, value in losses.items():
             self._log_epoch_mean(f"train/loss_{name}", value, len(y))
@@ -132,6 +138,14 @@ class DetectorModule(LightningModule):
             self._step(optimizers[0], loss)
         return loss.detach()
 
+    def attacker_warming_up(self) -> bool:
+        """Whether this batch is one of the run's first, which train the U-Net only: from the
+        loops' batch count, so a resumed run does not warm up again."""
+        adversary = self.adversary
+        if adversary is None or adversary.unet is None:
+            return False
+        return self.trainer.fit_loop.total_batch_idx < adversary.warmup_batches()
+
     def warmup_scale(self) -> float:
         """The share of eps the pixel attack uses in this training batch (1 without warm-up):
         from the loops' batch count, which a resumed run restores."""
@@ -140,11 +154,27 @@ class DetectorModule(LightningModule):
         return self.adversary.warmup_scale(batches, trainer.num_training_batches)
 
     def _attacker_update(self, optimizer: Any, x: torch.Tensor, y: torch.Tensor) -> None:
-        loss, parts = self.adversary.attacker_loss(self.net, x, y)
-        for name, value in parts.items():
-            self._log_epoch_mean(f"attacker/{name}", value, len(y))
-        if self._finite(loss):
-            self._step(optimizer, loss)
+        """The U-Net's updates on this batch, each through Lightning (clipping, precision);
+        their loss parts logged as epoch means (`attacker/success`, `attacker/bce`, ...)."""
+
+        def step(loss: torch.Tensor) -> None:
+            if self._finite(loss):
+                self._step(optimizer, loss)
+
+        records = self.adversary.update_unet(self.net, x, y, step)
+        for name in records[0]:
+            mean = sum(r[name] for r in records) / len(records)
+            self._log_epoch_mean(f"attacker/{name}", mean, len(y))
+
+    def _log_attacker_effect(
+        self, clean: torch.Tensor, attacked: torch.Tensor, delta: torch.Tensor, y: torch.Tensor
+    ) -> None:
+        """`attacker/logit_shift`: how far the U-Net (and the platform) move the detector's
+        logit towards the wrong class; `attacker/freq_*`: where its perturbation's energy is."""
+        toward_wrong = (1 - 2 * y.float()) * (attacked.detach() - clean.detach()).float()
+        self._log_epoch_mean("attacker/logit_shift", toward_wrong.mean(), len(y))
+        for band, share in frequency_profile(delta).items():
+            self._log_epoch_mean(f"attacker/freq_{band}", share, len(y))
 
     def _step(self, optimizer: Any, loss: torch.Tensor) -> None:
         """One manual update, clipped through Lightning (so mixed precision unscales first)."""
