@@ -6,7 +6,10 @@ clean training as the baseline in the same process, and prints each mode's time 
 next to the number of detector forward+backward passes it needs. A ratio well above its pass
 count would mean wasted work. The platform rows also give their ratio to plain PGD-10: the cost
 of compression-aware hardening (the real codec forward on CPU and its stand-in's backward, in
-each of PGD's steps and once more for the detector's adversarial term).
+each of PGD's steps and once more for the detector's adversarial term). Compare them with
+--channels-last: the platforms return channels_last tensors (their numpy HWC round trip), in
+which the detector runs ~2x faster on CPU, so in the default layout they look cheaper than
+plain PGD.
 
     python benchmarks/train_step.py [--batch 16] [--size 128] [--steps 8] [--device cpu]
         [--precision 32-true] [--channels-last]
