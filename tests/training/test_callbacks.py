@@ -18,6 +18,7 @@ from fakeguard.data.datamodule import DemoDataModule
 from fakeguard.errors import SettingError
 from fakeguard.models.detectors import Detector
 from fakeguard.scoring.metrics import paired_drop
+from fakeguard.scoring.tracks import EvalTrack
 from fakeguard.training import callbacks
 from fakeguard.training.callbacks import RobustnessCallback
 from fakeguard.training.run import train
@@ -152,3 +153,23 @@ def test_paired_drop_measures_the_loss_of_confidence_in_the_right_class():
 def test_an_unknown_track_fails_when_the_run_starts():
     with pytest.raises(ValueError, match="no track"):
         RobustnessCallback(tracks=["clean", "jpeg_50"])
+
+
+@pytest.mark.parametrize(
+    ("through", "expected"),
+    [
+        (None, EvalTrack("pgd", attack="pgd")),
+        ("jpeg50", EvalTrack("pgd", attack="pgd", through="jpeg50", after="jpeg50")),
+        ("h264-like", EvalTrack("pgd", attack="pgd", through="h264_c23", after="h264_c23")),
+        ("eot", EvalTrack("pgd", attack="pgd", through="eot")),
+    ],
+)
+def test_a_run_hardened_through_a_platform_is_selected_on_pgd_through_it(through, expected):
+    """val/pgd (and val/select) of a run trained with attack.through=<codec> is PGD through
+    that codec's stand-in and then the real codec, as evaluate.py's pgd:<codec>."""
+    assert RobustnessCallback(tracks=[], attack_through=through).pgd_track == expected
+
+
+def test_an_unknown_platform_for_the_pgd_track_is_a_setting_error():
+    with pytest.raises(SettingError, match="attack_through=jpg50"):
+        RobustnessCallback(tracks=[], attack_through="jpg50")

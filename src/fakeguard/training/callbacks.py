@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -30,7 +31,7 @@ from fakeguard.scoring.engine import Candidate, prediction_rows, score
 from fakeguard.scoring.plots import roc_plot
 from fakeguard.scoring.results import lookup, results_table
 from fakeguard.scoring.samples import samples_to_score
-from fakeguard.scoring.tracks import EvalTrack, per_epoch_tracks
+from fakeguard.scoring.tracks import THROUGH, EvalTrack, parse_track, per_epoch_tracks
 
 log = logging.getLogger(__name__)
 # the per-track metrics logged as val/<track>/<name> (evaluate.py's names)
@@ -39,7 +40,7 @@ LOGGED = ("auc", "acc", "ap", "log_loss", "brier", "sn34")
 # checkpoints or hyper-parameters on (tracks=social: the mean of clean and social AUC).
 ROBUST_AUC = "val/robust_auc"
 # The PGD track (val/pgd/<metric>) and the selection blend of clean val/auc and val/pgd/auc.
-PGD_TRACK = EvalTrack("pgd", attack="pgd")
+PGD_NAME = "pgd"
 SELECT = "val/select"
 SELECT_TERMS = ("clean", "pgd")
 # The config group this callback is built from: settings are named as the user types them.
@@ -63,8 +64,12 @@ class RobustnessCallback(L.Callback):
     `val/select` = the `select_weights` blend (normalised) of the module's clean `val/auc`
     and `val/pgd/auc`: ModelCheckpoint and EarlyStopping can monitor either. The PGD track
     does not join `val/robust_auc`, which stays the mean over the suite tracks (comparable
-    with runs without it). Scoring keeps the global random generators as they were, and the
-    attack runs the detector in eval mode and restores each module's flag.
+    with runs without it). With `attack_through` (the experiment's `attack.through`) the PGD
+    goes through that platform's stand-in and, for a codec, the real codec follows (the
+    `pgd:<codec>` track): a run hardened through a platform is selected on what it is
+    hardened against. `attack_eot` is the EOT platform's settings for `eot`. Scoring keeps the
+    global random generators as they were, and the attack runs the detector in eval mode and
+    restores each module's flag.
 
     A monitored metric must be logged after every validation: a run whose ModelCheckpoint or
     EarlyStopping monitors a metric this callback logs only every N > 1 epochs (or not at
@@ -86,6 +91,8 @@ class RobustnessCallback(L.Callback):
         attack_samples: int | None = 256,
         attack_every_n_epochs: int = 1,
         select_weights: Mapping[str, float] | None = None,
+        attack_through: str | None = None,
+        attack_eot: Mapping[str, Any] | None = None,
     ) -> None:
         # Suite tracks only (attack tracks are evaluate.py's); unknown names fail at start.
         self.tracks = per_epoch_tracks(tracks)
@@ -108,6 +115,8 @@ class RobustnessCallback(L.Callback):
         self.attack = None if self.attack_samples == 0 else PGD(eps, 2.5 * eps / steps, steps)
         # val/select is logged with the PGD track (a monitor on it without one is refused)
         self.select_weights = _select_weights(f"{PREFIX}select_weights", select_weights)
+        self.pgd_track = pgd_track(attack_through)
+        self.eot = dict(attack_eot) if attack_eot else None
 
     def state_dict(self) -> dict[str, list]:
         """The scores so far travel in checkpoints: a resumed run continues the history."""
@@ -189,7 +198,7 @@ class RobustnessCallback(L.Callback):
             pl_module.log(ROBUST_AUC, robust, on_epoch=True, sync_dist=True)
         select = None
         if pgd_due:
-            select = self._select(trainer, attacked.get("pgd", {}))
+            select = self._select(trainer, attacked.get(PGD_NAME, {}))
             pl_module.log(SELECT, select, on_epoch=True, sync_dist=True)
         scores = {**results, **attacked}
         self.history.append(scores)
@@ -238,7 +247,7 @@ class RobustnessCallback(L.Callback):
         # eval mode (as in Lightning's validation) whoever calls, each module's flag restored
         with _kept_random_state(pl_module.device), eval_mode(pl_module.net):
             results, _ = self._metrics(
-                pl_module.net, samples, trainer.datamodule.image_size, known, [PGD_TRACK]
+                pl_module.net, samples, trainer.datamodule.image_size, known, [self.pgd_track]
             )
         return results
 
@@ -273,7 +282,7 @@ class RobustnessCallback(L.Callback):
         if clean is None and all(t.name != "clean" for t in tracks):
             scored_tracks.insert(0, EvalTrack("clean", suite="clean"))
         candidate = Candidate("val", "", detector, input_size=image_size)
-        attacks = {"pgd": self.attack} if self.attack is not None else None
+        attacks = {PGD_NAME: self.attack} if self.attack is not None else None
         scored = score(
             [candidate],
             scored_tracks,
@@ -282,6 +291,7 @@ class RobustnessCallback(L.Callback):
             self.batch_size,
             self.seed,
             attacks=attacks,
+            eot=self.eot,
         ).predictions
         if clean is not None:
             ids = range(len(samples))
@@ -317,15 +327,39 @@ class RobustnessCallback(L.Callback):
         for name, m in results.items():
             cells = [m["auc"], m["auc_ratio"], m["acc"], m["sn34"], m["drop_mean"], m["drop_p95"]]
             table.add_row(name, *(f"{v:.3f}" for v in cells))
-        if "pgd" in results and self.attack is not None:
+        if PGD_NAME in results and self.attack is not None:
             crops = "all" if self.attack_samples is None else f"up to {self.attack_samples}"
             weights = ", ".join(f"{t} {w:g}" for t, w in self.select_weights.items())
             table.caption = (
                 f"pgd: {budget(self.attack.eps)}, {self.attack.steps} steps of "
-                f"{in_255ths(self.attack.step_size)}/255, random start, {crops} seeded "
-                f"validation crops; {SELECT} = {select:.3f} ({weights})"
+                f"{in_255ths(self.attack.step_size)}/255, random start{self._through()}, "
+                f"{crops} seeded validation crops; {SELECT} = {select:.3f} ({weights})"
             )
         Console().print(table)
+
+    def _through(self) -> str:
+        track = self.pgd_track
+        if track.through is None:
+            return ""
+        after = f", then the real {track.after}" if track.after else ""
+        return f", through the {track.through} stand-in{after}"
+
+
+def pgd_track(through: str | None) -> EvalTrack:
+    """The callback's PGD track, logged as `pgd`: on the model input, or through a platform
+    (`pgd:<codec>`: through the codec's stand-in, then the real codec; `eot`: through the EOT
+    distribution). A platform that does not exist is a SettingError naming the choices."""
+    if through is None:
+        return EvalTrack(PGD_NAME, attack=PGD_NAME)
+    if through == "eot":
+        return EvalTrack(PGD_NAME, attack=PGD_NAME, through="eot")
+    try:
+        parsed = parse_track(f"{PGD_NAME}{THROUGH}{through}")
+    except ValueError:
+        raise SettingError(
+            f"{PREFIX}attack_through={through} is not eot or a suite codec"
+        ) from None
+    return EvalTrack(PGD_NAME, attack=PGD_NAME, through=parsed.through, after=parsed.after)
 
 
 def _val_samples(
