@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import compose_config
 from hydra.core.global_hydra import GlobalHydra
 
@@ -18,3 +19,13 @@ def make_cfg(tmp_path: Path):
 
     yield make
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny nets run faster on one thread, and steadily when other jobs share the CPU
+    (`pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

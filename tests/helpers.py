@@ -252,3 +252,31 @@ def tiny_conv_net() -> torch.nn.Module:
         nn.Linear(8, 1),
         nn.Flatten(0),
     ).eval()
+
+
+def random_batch(n: int = 6, size: int = 16, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded pixels in [0.1, 0.9] (an eps-ball fits inside [0, 1]) and alternating labels."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 3, size, size, generator=generator) * 0.8 + 0.1
+    return x, torch.tensor([i % 2 for i in range(n)], dtype=torch.float32)
+
+
+def two_conv_net(*, flags: bool = False) -> torch.nn.Module:
+    """A seeded two-conv detector, less linear than `tiny_conv_net` (the attacks differ on it),
+    in eval mode; `flags` adds a BatchNorm and a Dropout, whose modes an attack must restore."""
+    torch.manual_seed(3)
+    nn = torch.nn
+    norm = [nn.BatchNorm2d(16)] if flags else []
+    dropout = [nn.Dropout(0.5)] if flags else []
+    return nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1),
+        *norm,
+        nn.Tanh(),
+        nn.Conv2d(16, 16, 3, padding=1, stride=2),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        *dropout,
+        nn.Linear(16, 1),
+        nn.Flatten(0),
+    ).eval()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import MeanBrightness, tiny_conv_net
+from helpers import MeanBrightness, random_batch, tiny_conv_net, two_conv_net
 from torch import nn
 
 from fakeguard.attacks.apgd import APGD, TwoLogits, apgd_ce, checkpoints
@@ -17,34 +17,13 @@ from fakeguard.attacks.restarts import WorstOfRestarts, per_sample_loss
 EPS = PGD_8_255["eps"]
 
 
-def batch(n: int = 6, size: int = 16, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 3, size, size, generator=generator) * 0.8 + 0.1
-    return x, torch.tensor([i % 2 for i in range(n)], dtype=torch.float32)
-
-
-def wide_net() -> nn.Module:
-    """A seeded two-conv detector, less linear than `tiny_conv_net`: the attacks differ on it."""
-    torch.manual_seed(3)
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1),
-        nn.Tanh(),
-        nn.Conv2d(16, 16, 3, padding=1, stride=2),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(16, 1),
-        nn.Flatten(0),
-    ).eval()
-
-
 class Centred(nn.Module):
-    """`wide_net` shifted and scaled so its logits on a batch have median 0 and spread 1: a
+    """`two_conv_net` shifted and scaled so its logits on a batch have median 0 and spread 1: a
     toy whose decisions small budgets can flip."""
 
     def __init__(self, x: torch.Tensor) -> None:
         super().__init__()
-        self.net = wide_net()
+        self.net = two_conv_net()
         with torch.no_grad():
             z = self.net(x)
         self.shift, self.scale = z.median().item(), 1 / z.std().item()
@@ -55,14 +34,14 @@ class Centred(nn.Module):
 
 def toy(n: int = 24) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     """`Centred` on a batch, labelled with its own clean decisions (clean accuracy 1)."""
-    x, _ = batch(n, seed=4)
+    x, _ = random_batch(n, seed=4)
     model = Centred(x).eval()
     with torch.no_grad():
         return model, x, (model(x) > 0).float()
 
 
 def test_two_logits_cross_entropy_is_the_detectors_bce():
-    model, (x, y) = tiny_conv_net(), batch()
+    model, (x, y) = tiny_conv_net(), random_batch()
     ce = F.cross_entropy(TwoLogits(model)(x), y.long())
     assert ce.item() == pytest.approx(F.binary_cross_entropy_with_logits(model(x), y).item())
 
@@ -75,7 +54,7 @@ def test_checkpoints_follow_the_paper():
 
 @pytest.mark.parametrize("eps", [EPS, 4 / 255, 0.5 / 255])
 def test_the_budget_is_exact_and_pixels_stay_in_range(eps):
-    model, (x, y) = wide_net(), batch(8)
+    model, (x, y) = two_conv_net(), random_batch(8)
     x[:2] = 0.0  # on the box's edges the ball is clipped
     x[2:4] = 1.0
     x[4] = torch.rand(3, 16, 16) * 3 / 255  # within eps of 0
@@ -92,7 +71,7 @@ def test_every_sample_gets_its_highest_loss_also_where_it_cannot_flip():
     # away (it cannot). Unlike ART's (AutoAttack's semantics), which return the random start
     # where the decision does not flip, every sample gets the worst case the budget allows.
     model = MeanBrightness()
-    x, y = batch(6, 8)
+    x, y = random_batch(6, 8)
     offset = torch.tensor([0.01, 0.01, 0.01, 0.01, 0.2, 0.2]) * (2 * y - 1)
     x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) * 0.2 + 0.5 + offset.view(-1, 1, 1, 1)
     torch.manual_seed(0)
@@ -105,7 +84,7 @@ def test_every_sample_gets_its_highest_loss_also_where_it_cannot_flip():
 
 def test_more_iterations_never_lower_the_loss_it_returns():
     # Same seed, same random start and first step: the best iterate of 50 includes that of 1.
-    model, (x, y) = wide_net(), batch(8)
+    model, (x, y) = two_conv_net(), random_batch(8)
     losses = []
     for iterations in (1, 50):
         torch.manual_seed(0)
@@ -127,7 +106,7 @@ def test_it_reaches_at_least_pgd_10s_loss_on_most_samples(eps_255ths):
 
 
 def test_it_is_deterministic_under_a_seed_and_restores_the_model():
-    model, (x, y) = wide_net(), batch(4)
+    model, (x, y) = two_conv_net(), random_batch(4)
     model.train()
     model[0].eval()  # a submodule kept in eval on purpose (a frozen BatchNorm, say)
     runs = []
@@ -206,6 +185,6 @@ def test_dlr_needs_three_classes_which_is_why_only_apgd_ce_runs():
     attack = AutoProjectedGradientDescent(
         classifier, eps=EPS, loss_type="difference_logits_ratio", verbose=False
     )
-    x, y = batch()
+    x, y = random_batch()
     with pytest.raises(IndexError):  # DLR reads the third-largest logit
         attack.generate(x.numpy(), y.long().numpy())

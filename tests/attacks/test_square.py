@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import MeanBrightness
+from helpers import MeanBrightness, random_batch, two_conv_net
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
@@ -19,32 +19,9 @@ from fakeguard.attacks.square import Square, _Oracle
 EPS = 8 / 255
 
 
-def batch(n: int = 6, size: int = 16, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 3, size, size, generator=generator) * 0.8 + 0.1
-    return x, torch.tensor([i % 2 for i in range(n)], dtype=torch.float32)
-
-
-def conv_net() -> nn.Module:
-    """A seeded two-conv detector with a BatchNorm and a Dropout, whose flags must survive."""
-    torch.manual_seed(3)
-    return nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1),
-        nn.BatchNorm2d(16),
-        nn.Tanh(),
-        nn.Conv2d(16, 16, 3, padding=1, stride=2),
-        nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Dropout(0.5),
-        nn.Linear(16, 1),
-        nn.Flatten(0),
-    ).eval()
-
-
 def near_boundary(offsets: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     """Images whose `MeanBrightness` logit sits `offset` (in mean pixel) on the label's side."""
-    x, y = batch(len(offsets), 8)
+    x, y = random_batch(len(offsets), 8)
     offset = torch.tensor(offsets) * (2 * y - 1)
     x = (x - x.mean(dim=(1, 2, 3), keepdim=True)) * 0.2 + 0.5 + offset.view(-1, 1, 1, 1)
     return x, y
@@ -64,7 +41,7 @@ class Counting(nn.Module):
 
 @pytest.mark.parametrize("name", ["square", "square@4", "square@0.5"])
 def test_the_budget_is_exact_and_pixels_stay_in_range(name):
-    model, (x, y) = conv_net(), batch(8)
+    model, (x, y) = two_conv_net(flags=True), random_batch(8)
     x[:2] = 0.0  # on the box's edges the ball is clipped
     x[2:4] = 1.0
     x[4] = torch.rand(3, 16, 16) * 3 / 255  # within eps of 0
@@ -98,7 +75,7 @@ class Centred(nn.Module):
 
     def __init__(self, x: torch.Tensor) -> None:
         super().__init__()
-        self.net = conv_net()
+        self.net = two_conv_net(flags=True)
         with torch.no_grad():
             z = self.net(x)
         self.shift, self.scale = z.median().item(), 1 / z.std().item()
@@ -108,7 +85,7 @@ class Centred(nn.Module):
 
 
 def test_it_lowers_the_auc_of_a_conv_net_that_pgd_breaks():
-    x, _ = batch(16, seed=4)
+    x, _ = random_batch(16, seed=4)
     model = Centred(x).eval()
     with torch.no_grad():
         y = (model(x) > 0).float()  # its own decisions: clean AUC 1
@@ -157,7 +134,7 @@ def test_every_sample_gets_the_whole_budget_unlike_arts_default():
 
 
 def test_queries_are_the_work_per_image():
-    model, (x, y) = Counting(conv_net()), batch(4)
+    model, (x, y) = Counting(two_conv_net(flags=True)), random_batch(4)
     for queries in (10, 40):
         model.images = 0
         np.random.seed(0)
@@ -169,7 +146,7 @@ def test_queries_are_the_work_per_image():
 
 
 def test_the_oracle_scores_each_distinct_image_once():
-    model, (x, _) = Counting(conv_net()), batch(4)
+    model, (x, _) = Counting(two_conv_net(flags=True)), random_batch(4)
     oracle = _Oracle(model, x)
     first = oracle(x)
     moved = x.clone()
@@ -190,7 +167,7 @@ def test_square_at_4_changes_only_eps():
 
 
 def test_it_follows_numpys_seed_and_restores_the_model():
-    model, (x, y) = conv_net(), batch(4)
+    model, (x, y) = two_conv_net(flags=True), random_batch(4)
     model.train()  # BatchNorm would fold every query into its statistics, Dropout add noise
     model[0].eval()  # a submodule kept in eval on purpose
     stats = model[1].running_mean.clone()
@@ -206,10 +183,10 @@ def test_it_follows_numpys_seed_and_restores_the_model():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_bad_settings_and_an_empty_batch():
+def test_bad_settings_and_an_empty_random_batch():
     with pytest.raises(ValueError, match="queries"):
         Square(EPS, queries=0)
     with pytest.raises(ValueError, match="eps"):
         Square(0.0)
     x = torch.zeros(0, 3, 16, 16)
-    assert Square()(conv_net(), x, torch.zeros(0)).shape == x.shape
+    assert Square()(two_conv_net(flags=True), x, torch.zeros(0)).shape == x.shape

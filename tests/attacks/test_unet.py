@@ -25,14 +25,7 @@ from fakeguard.attacks.unet import (
 
 EPS = 8 / 255
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These nets are tiny: one thread is faster, and steady when other jobs share the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_attacker(**kwargs) -> UNetAttacker:

@@ -15,13 +15,7 @@ from fakeguard.attacks.unet_fit import AttackerLoss, fit_unet, train_attacker
 EPS = 8 / 255
 SMALL = {"base_channels": 8, "depth": 2}
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class SureBrightness(nn.Module):
