@@ -287,7 +287,10 @@ register(
         factory=UNetAttack,
         title="Learned U-Net",
         short_title="U-Net",
-        description="the U-Net attacker of a training checkpoint, its own eps",
+        description=(
+            "a trained U-Net attacker (a training checkpoint's, or fitted to each checkpoint "
+            "with attacker=train), its own eps"
+        ),
         white_box=False,
         trained=True,
     ),
