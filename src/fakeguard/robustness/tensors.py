@@ -7,8 +7,6 @@ stand-ins (`standins`, `eot`) and scoring share one conversion.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 
@@ -28,11 +26,6 @@ def from_uint8(images: list[np.ndarray], like: torch.Tensor) -> torch.Tensor:
     return batch.to(device=like.device, dtype=like.dtype)
 
 
-def map_images(x: torch.Tensor, fn: Callable[[np.ndarray], np.ndarray]) -> torch.Tensor:
-    """`fn` on each input saved as 8 bits, back as a batch like `x` (no gradient)."""
-    return from_uint8([fn(image) for image in to_uint8(x)], x)
-
-
 def recompress(x: torch.Tensor, suite_track: str) -> torch.Tensor:
     """A suite track's codec on each model input (an attacked crop), back as floats."""
-    return map_images(x, lambda image: degrade_crop(suite_track, image))
+    return from_uint8([degrade_crop(suite_track, image) for image in to_uint8(x)], x)

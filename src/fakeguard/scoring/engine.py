@@ -29,7 +29,8 @@ from fakeguard.data.samples import FaceSample
 from fakeguard.models.detectors import Detector
 from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.eot import platform
-from fakeguard.scoring.inputs import digests, recompress, source_images, to_tensor
+from fakeguard.robustness.tensors import recompress
+from fakeguard.scoring.inputs import digests, source_images, to_tensor
 from fakeguard.scoring.predict import p_fake
 from fakeguard.scoring.tracks import EvalTrack
 

@@ -15,7 +15,6 @@ from fakeguard.data.samples import FaceSample
 from fakeguard.data.transforms import eval_pipeline
 from fakeguard.robustness.codecs import as_rgb_uint8
 from fakeguard.robustness.degrade import DegradedSamples
-from fakeguard.robustness.tensors import recompress, to_uint8  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
