@@ -22,7 +22,7 @@ LAYERS = [
     {"robustness"},
     {"scoring"},
     {"training", "evaluation", "inference", "export"},
-    {"predict", "prepare", "__main__"},
+    {"predict", "prepare", "calibrate", "benchmark_dir", "__main__"},
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
 
