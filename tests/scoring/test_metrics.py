@@ -9,7 +9,13 @@ import pytest
 import torch
 from torchmetrics.functional.classification import binary_auroc, binary_average_precision
 
-from fakeguard.scoring.metrics import binary_metrics, drop_summary, paired_drop
+from fakeguard.scoring.metrics import (
+    binary_metrics,
+    drop_summary,
+    expected_calibration_error,
+    paired_drop,
+    reliability_bins,
+)
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -102,3 +108,41 @@ def test_drop_summary_is_the_mean_and_p95_of_the_paired_drop():
     summary = drop_summary(labels, clean, degraded)
     assert summary["drop_mean"] == pytest.approx(0.125)
     assert summary["drop_p95"] == pytest.approx(np.percentile(drops, 95))
+
+
+def test_ece_by_hand_on_a_tiny_fixed_example():
+    # 15 bins of width 1/15: 0.1 and 0.12 share bin 1 (mean 0.11, one fake of two: gap 0.39,
+    # weight 2/4), 0.7 is alone in bin 10 (fake: gap 0.3), 0.9 alone in bin 13 (fake: gap 0.1)
+    labels = np.array([0, 1, 1, 1])
+    probs = np.array([0.1, 0.12, 0.7, 0.9])
+    expected = 0.5 * 0.39 + 0.25 * 0.3 + 0.25 * 0.1
+    assert expected_calibration_error(labels, probs) == pytest.approx(expected, abs=1e-12)
+    # one bin: |mean P(fake) - fraction fake| of the whole set
+    assert expected_calibration_error(labels, probs, bins=1) == pytest.approx(
+        abs(probs.mean() - 0.75), abs=1e-12
+    )
+
+
+def test_ece_of_a_perfectly_calibrated_synthetic_set_is_small():
+    rng = np.random.default_rng(0)
+    probs = rng.random(200_000)
+    labels = (rng.random(probs.size) < probs).astype(int)  # P(fake) is the true frequency
+    assert expected_calibration_error(labels, probs) < 0.005
+    # the same scores, overconfident, are far off
+    sharp = np.clip((probs - 0.5) * 3 + 0.5, 0, 1)
+    assert expected_calibration_error(labels, sharp) > 0.1
+
+
+def test_reliability_bins_put_the_ends_in_the_first_and_last_bin_and_leave_empty_ones_nan():
+    table = reliability_bins(np.array([0, 1, 1]), np.array([0.0, 1.0, 1.0]), bins=15)
+    assert table["count"].tolist() == [1.0] + [0.0] * 13 + [2.0]
+    assert table["frac_fake"][0] == 0 and table["frac_fake"][-1] == 1
+    assert np.isnan(table["mean_prob"][1:-1]).all()
+    np.testing.assert_allclose(table["edges"], np.linspace(0, 1, 16))
+    assert expected_calibration_error(np.array([0, 1, 1]), np.array([0.0, 1.0, 1.0])) == 0
+
+
+@pytest.mark.parametrize("bins", [0, 2.5, True])
+def test_reliability_bins_refuse_a_bad_bin_count(bins):
+    with pytest.raises(ValueError, match="bins"):
+        reliability_bins(np.array([0, 1]), np.array([0.2, 0.8]), bins=bins)

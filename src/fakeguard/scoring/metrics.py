@@ -89,6 +89,47 @@ def binary_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
     return metrics
 
 
+ECE_BINS = 15  # equal-width bins of P(fake) for ECE and the reliability diagram
+
+
+def reliability_bins(
+    labels: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS
+) -> dict[str, np.ndarray]:
+    """P(fake) in `bins` equal-width bins of [0, 1] (the last one closed): each bin's `count`,
+    `mean_prob` (mean P(fake)) and `frac_fake` (fraction of label 1), NaN where a bin is empty,
+    and the `edges`. What a reliability diagram draws and ECE sums."""
+    labels = np.asarray(labels, dtype=np.float64)
+    probs = np.asarray(probs, dtype=np.float64)
+    if labels.shape != probs.shape or labels.ndim != 1 or not len(labels):
+        raise ValueError(f"need equal, non-empty 1-d arrays; got {labels.shape}, {probs.shape}")
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 1:
+        raise ValueError(f"bins={bins} must be a whole number >= 1")
+    which = np.clip(np.floor(probs * bins).astype(np.int64), 0, bins - 1)
+    count = np.bincount(which, minlength=bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_prob = np.bincount(which, weights=probs, minlength=bins) / count
+        frac_fake = np.bincount(which, weights=labels, minlength=bins) / count
+    return {
+        "edges": np.linspace(0.0, 1.0, bins + 1),
+        "count": count,
+        "mean_prob": mean_prob,
+        "frac_fake": frac_fake,
+    }
+
+
+def expected_calibration_error(
+    labels: np.ndarray, probs: np.ndarray, bins: int = ECE_BINS
+) -> float:
+    """ECE of P(fake): sum over equal-width bins of (bin share) x |mean P(fake) - fraction
+    fake|. Binned on P(fake) itself (the reliability diagram of the score a harness reads),
+    not on max(p, 1 - p)."""
+    table = reliability_bins(labels, probs, bins)
+    used = table["count"] > 0
+    share = table["count"][used] / table["count"].sum()
+    gap = np.abs(table["mean_prob"][used] - table["frac_fake"][used])
+    return float(np.sum(share * gap))
+
+
 def paired_drop(labels: np.ndarray, clean: np.ndarray, degraded: np.ndarray) -> np.ndarray:
     """Per-sample drop in P(correct class) from the clean pass to the degraded one."""
     labels = np.asarray(labels)
