@@ -9,7 +9,12 @@ Next to Lightning's own entries, a training checkpoint holds:
   `state_dict["adversary.unet.*"]`;
 - `fakeguard_skipped_steps`: [steps skipped in all, skipped in a row] (non-finite losses);
 - `fakeguard_data`: the run's data config (`data=...`, resolved, paths absolute), so evaluate.py
-  scores a checkpoint on the data it was trained on unless told otherwise.
+  scores a checkpoint on the data it was trained on unless told otherwise;
+- `fakeguard_calibration` (`models.calibration.CALIBRATION_KEY`): a Platt calibration of the
+  detector's logit (a plain dict), added after training by `python -m fakeguard.calibrate` or
+  `evaluate.py calibrate=true calibration.save=true`; `load_detector` folds it into the
+  detector's last layer, the `state_dict` keeps the uncalibrated weights (training resumes
+  from those).
 
 The weight prefixes are the attribute paths of `training.module.DetectorModule` (`net`,
 `adversary.unet`); `tests/training/test_module.py` checks the two agree.
@@ -25,6 +30,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from fakeguard.files import write_atomically
+from fakeguard.models.calibration import Calibration, fold_into, read_calibration, store_calibration
 from fakeguard.models.detectors import Detector, build_detector
 from fakeguard.models.safe_load import load_torch_file
 from fakeguard.models.weights import IncompatibleCheckpointError, check_compatible
@@ -124,8 +131,12 @@ def detector_state(checkpoint: Mapping[str, Any]) -> dict[str, torch.Tensor]:
     return _weights(checkpoint, DETECTOR_PREFIX)
 
 
-def load_detector(path: str | Path) -> Detector:
-    """Rebuild the detector stored in a fakeguard training checkpoint, in eval mode."""
+def load_detector(path: str | Path, calibrated: bool = True) -> Detector:
+    """Rebuild the detector stored in a fakeguard training checkpoint, in eval mode.
+
+    When the checkpoint carries a calibration and `calibrated` is true, it is folded into the
+    detector's last layer: the detector's logit is then the calibrated one, for every caller.
+    `detector.calibration` is the calibration applied (None when none was)."""
     checkpoint = read_checkpoint(path)
     spec = checkpoint.get(SPEC_KEY)
     if spec is None:
@@ -141,4 +152,31 @@ def load_detector(path: str | Path) -> Detector:
     state = detector_state(checkpoint)
     check_compatible(detector, state, str(path))
     detector.load_state_dict(state)
+    calibration = read_calibration(checkpoint, str(path)) if calibrated else None
+    if calibration is not None:
+        fold_into(detector, calibration)
+    detector.calibration = calibration
     return detector.eval()
+
+
+def stored_calibration(path: str | Path) -> Calibration | None:
+    """The calibration a checkpoint file carries, or None."""
+    return read_calibration(read_checkpoint(path), str(path))
+
+
+def save_calibration(
+    path: str | Path, calibration: Calibration, out: str | Path | None = None
+) -> Path:
+    """Store `calibration` in the checkpoint at `path` (replacing an older one), in place or,
+    with `out`, as a calibrated copy there; everything else, weights included, is kept as it
+    was. Written to a temporary file and renamed: a killed process never leaves half a
+    checkpoint. Returns the path written."""
+    checkpoint = read_checkpoint(path)
+    if SPEC_KEY not in checkpoint:
+        raise IncompatibleCheckpointError(
+            f"{path} is not a fakeguard checkpoint (no '{SPEC_KEY}' entry)"
+        )
+    target = Path(out if out is not None else path).expanduser()
+    calibrated = store_calibration(checkpoint, calibration)
+    write_atomically(target, lambda tmp: torch.save(calibrated, tmp))
+    return target
