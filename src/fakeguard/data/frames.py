@@ -29,6 +29,12 @@ import numpy as np
 _MIN_SKIP = 8
 
 
+def rgb_array(frame: av.VideoFrame) -> np.ndarray:
+    """A decoded frame as uint8 RGB, converted on one thread: swscale by default splits a frame
+    between threads, and the suite once hashed a clip differently in two processes (CI)."""
+    return frame.reformat(format="rgb24", threads=1).to_ndarray()
+
+
 class MediaReadError(ValueError):
     """A video (or frame) that cannot be decoded; message names the file and why."""
 
@@ -225,7 +231,7 @@ def _decode(
             while todo and todo[-1] < index:  # a gap in the drained frames: absent
                 todo.pop()
             if todo and todo[-1] == index:
-                frames[index] = frame.to_ndarray(format="rgb24")
+                frames[index] = rgb_array(frame)
                 todo.pop()
             if not todo:
                 break

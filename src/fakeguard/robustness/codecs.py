@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image, features
 
+from fakeguard.data.frames import rgb_array
+
 H264_CODEC = "libx264"
 
 
@@ -177,7 +179,7 @@ def h264_decode(data: bytes) -> Iterator[np.ndarray]:
     with av.open(io.BytesIO(data), "r") as container:
         stream = container.streams.video[0]
         for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
+            yield rgb_array(frame)
 
 
 def h264_stream(frames: Iterable[np.ndarray], crf: int, fps: int = 25) -> Iterator[np.ndarray]:

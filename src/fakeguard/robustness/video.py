@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from fakeguard.data.frames import MediaReadError
+from fakeguard.data.frames import MediaReadError, rgb_array
 from fakeguard.robustness import codecs
 
 
@@ -28,7 +28,7 @@ def decoded_frames(path: str | Path) -> Iterator[np.ndarray]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
+            yield rgb_array(frame)
 
 
 def h264_video(path: str | Path, crf: int, indices: Sequence[int]) -> dict[int, np.ndarray]:
