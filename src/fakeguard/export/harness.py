@@ -253,7 +253,10 @@ def list_media(
             elif kind is None:
                 skipped.append(Skip(str(path), "not an image or video file"))
             else:
-                skipped.append(Skip(str(path), f"a {kind} file; the model takes {modality}s"))
+                article = "an" if kind == "image" else "a"
+                skipped.append(
+                    Skip(str(path), f"{article} {kind} file; the model takes {modality}s")
+                )
         if max_files is not None and len(matching) > max_files:
             rng = np.random.default_rng([seed, label])
             keep = np.sort(rng.choice(len(matching), size=max_files, replace=False))
@@ -298,6 +301,7 @@ def read_clip(path: str | Path, num_frames: int, frame_rate: float | None = None
                     src_colorspace=frame.colorspace,
                     dst_colorspace=Colorspace.DEFAULT,
                     src_color_range=frame.color_range,
+                    threads=1,  # swscale's slices would make the conversion machine-dependent
                 )
                 turn = frame.rotation % 360
                 frames.append(np.rot90(rgb, turn // 90) if turn in (90, 180, 270) else rgb)
