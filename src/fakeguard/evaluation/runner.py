@@ -28,6 +28,15 @@ from fakeguard.evaluation import gradcam
 from fakeguard.evaluation.attacker_fit import check_fit_settings, fit_attackers
 from fakeguard.evaluation.attacks import load_attacker
 from fakeguard.evaluation.budgets import attack_budgets, configured_attacks, score_tracks
+from fakeguard.evaluation.calibration import (
+    REPORTED,
+    CalibrationSettings,
+    Fitted,
+    before_after_rows,
+    calibrate_candidates,
+    calibration_settings,
+    score_calibrations,
+)
 from fakeguard.evaluation.curves import curve_plan, curve_rows, curve_tracks
 from fakeguard.evaluation.data import EvaluationData, evaluation_data
 from fakeguard.evaluation.markdown import ReportInfo, markdown_report, metric_rows, track_notes
@@ -40,7 +49,13 @@ from fakeguard.robustness.degrade import DegradedSamples
 from fakeguard.robustness.suite import SUITE_VERSION
 from fakeguard.scoring.engine import Candidate, Scores, TrackInputs
 from fakeguard.scoring.inputs import source_images
-from fakeguard.scoring.plots import auc_bars, auc_vs_eps, roc_plot, safe_name
+from fakeguard.scoring.plots import (
+    auc_bars,
+    auc_vs_eps,
+    reliability_diagram,
+    roc_plot,
+    safe_name,
+)
 from fakeguard.scoring.results import has_videos, results_table, robustness_curves
 from fakeguard.scoring.samples import samples_to_score
 from fakeguard.scoring.tracks import EvalTrack, parse_track, parse_tracks
@@ -79,6 +94,8 @@ def check_settings(cfg: DictConfig) -> None:
     settings.device("device", cfg.device, auto=True)
     if cfg.get("attacker") == FIT:
         check_fit_settings(cfg.attacker_fit)
+    if settings.flag("calibrate", cfg.get("calibrate", False)):
+        calibration_settings(cfg.get("calibration"))
 
 
 def checkpoint_names(paths: Sequence[str], names: Sequence[str] | None) -> list[str]:
@@ -144,6 +161,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     results.json, results.csv, predictions.csv, report.md and plots to the run folder."""
     split = check_split(cfg.split, cfg.get("allow_train_split", False))
     check_settings(cfg)
+    calibrating = calibration_settings(cfg.get("calibration")) if cfg.get("calibrate") else None
     paths = settings.as_list(cfg.ckpt_path)
     budgets = attack_budgets(cfg.get("attack_budgets"))
     plan = curve_plan(cfg.get("curves"))  # robustness curves: more attack tracks
@@ -166,6 +184,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     degraded = DegradedSamples(cfg.get("cache_dir"))
     attacks = configured_attacks(tracks, budgets)
     eot = eot_settings(cfg)
+    # calibrate=true: each checkpoint fitted on val, then scored calibrated (before fitting
+    # U-Nets, which then attack the detector as it is scored)
+    fitted = []
+    if calibrating is not None:
+        fitted = calibrate_candidates(
+            candidates, datamodule, degraded, calibrating, cfg.batch_size, cfg.seed
+        )
     fits = []
     if cfg.get("attacker") == FIT:
         fits = fit_attackers(candidates, tracks, datamodule, cfg.attacker_fit, eot, cfg.seed)
@@ -186,6 +211,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         )
     if scores.predictions.empty:
         raise DataError("no sample could be scored on any track")
+    if calibrating is not None:
+        score_calibrations(fitted, samples, degraded, calibrating.tracks, cfg.batch_size, cfg.seed)
     results = results_table(scores.predictions)
 
     out = Path(cfg.paths.output_dir)
@@ -199,6 +226,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         cfg, split, candidates, tracks, samples, missing, scores, degraded, data, budgets
     )
     _attack_info(info, tracks, budgets, attacked, len(samples), curves, names, plan)
+    _calibration_info(info, candidates, fitted, calibrating)
     flags, masking_notes = report_lines(results, [t.name for t in tracks])
     info.header = [*info.header, *(f"**Warning.** {flag}." for flag in flags)]
     info.notes = [*info.notes, *fits, *masking_notes]
@@ -208,20 +236,25 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     if curves is not None and cfg.get("plots", True):
         images += [("AUC against eps", p.name) for p in [auc_vs_eps(curves, out / CURVE_PLOT)] if p]
     images += _gradcam(cfg, out, candidates, panels, samples, degraded, budgets)
+    images += _reliability(cfg, out, fitted)
     info.images = images
     (out / "report.md").write_text(markdown_report(results, info))
     payload = _payload(split, info, scores, results, tracks, missing, data)
+    payload["calibration"] = _calibration_payload(candidates, fitted, calibrating)
     write_json(out / "results.json", {**payload, "gradient_masking": flags})
 
     head, rows = metric_rows(results, names, info.tracks, "frame", [("acc", "acc"), ("auc", "AUC")])
     print_table(f"fakeguard evaluate: {split}, frame level", head, rows)
     if info.curves is not None:
         print_table("robustness curves: frame-level AUC (acc) against L-inf eps", *info.curves)
+    if info.calibration is not None:
+        print_table(f"calibration: {split}, frame level, before -> after", *info.calibration)
     Console().print(f"results: {out}", soft_wrap=True)
     metrics = {
         f"{c}/{t}/{level}/{m}": float(v)
         for c, t, level, m, v in results.itertuples(index=False, name=None)
     }
+    metrics.update(calibration_metrics(fitted))
     plots = {caption: out / name for caption, name in images}
     log_evaluation(instantiate_group(cfg.get("logger")), cfg, metrics, results, plots)
     return metrics
@@ -279,6 +312,91 @@ def _report_info(
 
 
 CURVE_PLOT = "auc_vs_eps.png"
+RELIABILITY_PLOT = "reliability.png"
+
+
+def _calibration_info(
+    info: ReportInfo,
+    candidates: Sequence[Candidate],
+    fitted: Sequence[Fitted],
+    calibrating: CalibrationSettings | None,
+) -> None:
+    """What the report says about calibration: the stored calibrations it applied, or the fits
+    of calibrate=true with their before/after table."""
+    if calibrating is None:
+        applied = [(c.name, getattr(c.detector, "calibration", None)) for c in candidates]
+        info.header = [
+            *info.header,
+            *(
+                f"**Calibrated.** `{name}` carries a calibration, applied to every score here: "
+                f"{calibration.describe()}."
+                for name, calibration in applied
+                if calibration is not None
+            ),
+        ]
+        return
+    lines = []
+    for fit in fitted:
+        line = f"- `{fit.name}`: {fit.calibration.describe()}"
+        if fit.replaced is not None:
+            line += f"; replaces the stored one ({fit.replaced.describe()})"
+        if fit.saved is not None:
+            line += f"; saved in `{fit.saved}`"
+        else:
+            line += "; not saved (calibration.save=true stores it in the checkpoint)"
+        lines.append(line + ".")
+    entries = [(f.name, t, m) for f in fitted for t, m in f.scored.items()]
+    info.calibration = before_after_rows(entries)
+    info.calibration_lines = lines
+    info.header = [
+        *info.header,
+        f"**Calibrated** (calibrate=true): every checkpoint is fitted on split val, tracks "
+        f"{', '.join(calibrating.names)}, and scored calibrated; see Calibration.",
+    ]
+
+
+def _calibration_payload(
+    candidates: Sequence[Candidate],
+    fitted: Sequence[Fitted],
+    calibrating: CalibrationSettings | None,
+) -> dict:
+    """results.json's `calibration`: per checkpoint the calibration applied to its scores,
+    and with calibrate=true the fit and its before/after metrics (val and the scored split)."""
+    fits = {f.name: f for f in fitted}
+    checkpoints = {}
+    for c in candidates:
+        applied = getattr(c.detector, "calibration", None)
+        entry = {"applied": applied.as_record() if applied is not None else None}
+        if c.name in fits:
+            entry.update(fits[c.name].record())
+        checkpoints[c.name] = entry
+    return {
+        "fitted": calibrating is not None,
+        "tracks": calibrating.names if calibrating is not None else [],
+        "checkpoints": checkpoints,
+    }
+
+
+def calibration_metrics(fitted: Sequence[Fitted]) -> dict[str, float]:
+    """`<checkpoint>/<track>/calibration/<metric>_<before|after>` for the loggers."""
+    return {
+        f"{fit.name}/{track}/calibration/{key}_{when}": float(values[when][key])
+        for fit in fitted
+        for track, values in fit.scored.items()
+        for key, _ in REPORTED
+        for when in ("before", "after")
+    }
+
+
+def _reliability(cfg: DictConfig, out: Path, fitted: Sequence[Fitted]) -> list[tuple[str, str]]:
+    """reliability.png: one panel per checkpoint and calibration track, before vs after."""
+    if not cfg.get("plots", True) or not fitted:
+        return []
+    panels = [
+        (f"{fit.name}: {track}", *curve) for fit in fitted for track, curve in fit.curves.items()
+    ]
+    path = reliability_diagram(panels, out / RELIABILITY_PLOT)
+    return [("Reliability before and after calibration", path.name)] if path else []
 
 
 def _attack_info(

@@ -1,4 +1,5 @@
-"""PNG plots of an evaluation: ROC curves per track, AUC per track and checkpoint."""
+"""PNG plots of an evaluation: ROC curves per track, AUC per track and checkpoint, reliability
+diagrams before and after calibration."""
 
 from __future__ import annotations
 
@@ -12,7 +13,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from fakeguard.scoring.metrics import roc_curve  # noqa: E402
+from fakeguard.scoring.metrics import (  # noqa: E402
+    ECE_BINS,
+    expected_calibration_error,
+    reliability_bins,
+    roc_curve,
+)
 from fakeguard.scoring.results import lookup  # noqa: E402
 
 
@@ -91,3 +97,49 @@ def auc_vs_eps(curves: pd.DataFrame, path: Path) -> Path | None:
         fig.savefig(path, dpi=100)
     plt.close(fig)
     return path if drawn else None
+
+
+def reliability_diagram(
+    panels: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    path: Path,
+    bins: int = ECE_BINS,
+) -> Path | None:
+    """Reliability diagrams, one panel per (title, labels, P(fake) before, P(fake) after):
+    the fraction of fakes (y) against the mean P(fake) (x) in `bins` equal-width bins, before
+    and after calibration, the diagonal (perfect calibration), and each bin's share of the
+    samples as bars. None when there is no panel."""
+    if not panels:
+        return None
+    columns = min(len(panels), 3)
+    rows = (len(panels) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 4.4 * rows), squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    for ax, (title, labels, before, after) in zip(axes.flat, panels, strict=False):
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1, label="perfect")
+        for probs, name, style in ((before, "before", "o--"), (after, "after", "s-")):
+            table = reliability_bins(labels, probs, bins)
+            used = table["count"] > 0
+            ece = expected_calibration_error(labels, probs, bins)
+            ax.plot(
+                table["mean_prob"][used],
+                table["frac_fake"][used],
+                style,
+                markersize=4,
+                label=f"{name} (ECE {ece:.3f})",
+            )
+        share = reliability_bins(labels, after, bins)["count"] / len(labels)
+        edges = np.linspace(0.0, 1.0, bins + 1)
+        ax.bar(edges[:-1], share, width=1 / bins, align="edge", color="C1", alpha=0.15)
+        ax.set(
+            xlim=(0, 1),
+            ylim=(0, 1),
+            xlabel="mean P(fake) in bin",
+            ylabel="fraction fake",
+            title=title,
+        )
+        ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
