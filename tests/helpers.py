@@ -191,25 +191,15 @@ with torch.inference_mode():
 """
 
 
-def assert_gasbench_mirrors(arch: str, folder: Path) -> None:
-    """A small `arch` with random weights, exported for gasbench, gives the same logit from
-    the exported model.py, loaded in a clean process without fakeguard, as in fakeguard.
-
-    An architecture that `gasbench_model.py` does not mirror fails the export with a
-    `UserError` saying to add it there."""
+def clean_gasbench_logits(export: Path, x: torch.Tensor, folder: Path) -> torch.Tensor:
+    """The exported model.py's logits for `x`, loaded in a clean process where fakeguard
+    cannot be imported, as the harness loads it."""
     import subprocess
     import sys
 
-    import torch
     from safetensors.torch import load_file, save_file
 
-    from fakeguard.export.gasbench import write_gasbench_dir
-    from fakeguard.export.inputs import random_pixels
-
-    detector = tiny_detector(arch)
-    export = write_gasbench_dir(detector, folder / "gasbench", f"tiny-{arch}", "1")
-    x = random_pixels("uint8", 4, detector.spec["img_size"])
-    save_file({"x": x}, str(folder / "x.safetensors"))
+    save_file({"x": x.contiguous()}, str(folder / "x.safetensors"))
     result = subprocess.run(
         [
             sys.executable,
@@ -224,7 +214,23 @@ def assert_gasbench_mirrors(arch: str, folder: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    logits = load_file(str(folder / "logits.safetensors"))["logits"]
+    return load_file(str(folder / "logits.safetensors"))["logits"]
+
+
+def assert_gasbench_mirrors(arch: str, folder: Path) -> None:
+    """A small `arch` with random weights, exported for gasbench, gives the same logit from
+    the exported model.py, loaded in a clean process without fakeguard, as in fakeguard.
+
+    An architecture that `gasbench_model.py` does not mirror fails the export with a
+    `UserError` saying to add it there."""
+    from fakeguard.export.gasbench import Packaging, write_gasbench_dir
+    from fakeguard.export.inputs import random_pixels
+
+    detector = tiny_detector(arch)
+    packaging = Packaging(name=f"tiny-{arch}", input="crops")
+    export = write_gasbench_dir(detector, folder / "gasbench", packaging)
+    x = random_pixels("uint8", 4, detector.spec["img_size"])
+    logits = clean_gasbench_logits(export, x, folder)
     assert logits.shape == (4, 2)  # [real, synthetic] = [-z/2, z/2]
     with torch.inference_mode():
         z = detector(x.float() / 255)

@@ -13,6 +13,7 @@ from helpers import FLOAT32_NOISE, ROOT, assert_gasbench_mirrors, tiny_detector,
 
 from fakeguard.errors import UserError
 from fakeguard.export.gasbench import (
+    Packaging,
     check_model_source,
     load_like_harness,
     write_gasbench_dir,
@@ -87,7 +88,7 @@ def test_onnx_matches_pytorch_within_1e_4(detector, kind, tmp_path):
 
 
 def test_gasbench_directory_loads_as_the_harness_loads_it(detector, tmp_path):
-    folder = write_gasbench_dir(detector, tmp_path / "gas", "test-model", "1.0.0")
+    folder = write_gasbench_dir(detector, tmp_path / "gas", Packaging(input="crops"))
     assert sorted(p.name for p in folder.iterdir()) == [
         "model.py",
         "model.safetensors",
@@ -112,7 +113,8 @@ def test_gasbench_directory_loads_as_the_harness_loads_it(detector, tmp_path):
 
 def test_gasbench_model_casts_uint8_to_the_configured_dtype(tmp_path):
     detector = tiny_detector("Detector")
-    folder = write_gasbench_dir(detector, tmp_path / "gas", "m", "1", dtype="bfloat16")
+    packaging = Packaging(input="crops", dtype="bfloat16")
+    folder = write_gasbench_dir(detector, tmp_path / "gas", packaging)
     model, config = load_like_harness(folder)
     assert config["dtype"] == "bfloat16"
     x = random_pixels("uint8", 2, size_of(detector))
@@ -130,7 +132,7 @@ def test_gasbench_model_py_mirrors_every_registered_detector(arch, tmp_path):
 
 
 def test_model_py_imports_only_allowed_modules_and_calls_nothing_blocked(detector, tmp_path):
-    folder = write_gasbench_dir(detector, tmp_path / "gas", "m", "1")
+    folder = write_gasbench_dir(detector, tmp_path / "gas")  # whole frames, the face finder in
     assert check_model_source((folder / "model.py").read_text()) == []
 
 

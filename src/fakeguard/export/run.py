@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from fakeguard import settings
 from fakeguard.errors import UserError
-from fakeguard.export.gasbench import DTYPES, gasbench_max_diff, write_gasbench_dir
+from fakeguard.export.gasbench import (
+    Packaging,
+    check_packaging,
+    gasbench_max_diff,
+    write_gasbench_dir,
+)
 from fakeguard.export.inputs import INPUTS
 from fakeguard.export.onnx_graph import check_parity, export_onnx, onnx_max_diff
 from fakeguard.export.sidecar import load_safetensors, save_safetensors
@@ -43,7 +48,16 @@ def check_settings(cfg: DictConfig) -> None:
         settings.whole_number("onnx.opset", cfg.onnx.opset, low, maximum=high)
         settings.positive_number("onnx.tolerance", cfg.onnx.tolerance)
     if cfg.format == "gasbench":
-        settings.one_of("gasbench.dtype", cfg.gasbench.dtype, tuple(DTYPES))
+        check_packaging(packaging(cfg))
+
+
+def packaging(cfg: DictConfig) -> Packaging:
+    """export.yaml's `gasbench` group; a key that is no setting of it is named."""
+    values = OmegaConf.to_container(cfg.gasbench, resolve=True)
+    settings.group(
+        "gasbench.", values, {key: lambda name, v: v for key in Packaging.__dataclass_fields__}
+    )
+    return Packaging(**values)
 
 
 def export(cfg: DictConfig) -> dict[str, float]:
@@ -72,10 +86,11 @@ def export(cfg: DictConfig) -> dict[str, float]:
         print(f"onnxruntime vs PyTorch: max abs diff {diff:.3g} (tolerance {cfg.onnx.tolerance:g})")
         check_parity(diff, cfg.onnx.tolerance)
         return {"max_abs_diff": diff}
-    write_gasbench_dir(detector, out, cfg.gasbench.name, cfg.gasbench.version, cfg.gasbench.dtype)
+    packed = packaging(cfg)
+    write_gasbench_dir(detector, out, packed)
     diff = gasbench_max_diff(detector, out)
     print(f"wrote {out}/{{model_config.yaml,model.py,model.safetensors}}")
-    print(
-        f"loaded as gasbench does ({cfg.gasbench.dtype}): max |softmax[:, 1] - P(fake)| {diff:.3g}"
-    )
+    takes = "whole frames, faces found inside" if packed.input == "frames" else "face crops"
+    print(f"{packed.modality} model taking {takes}")
+    print(f"loaded as gasbench does ({packed.dtype}): max |softmax[:, 1] - P(fake)| {diff:.3g}")
     return {"max_abs_diff": diff}
