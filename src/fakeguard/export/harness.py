@@ -507,8 +507,9 @@ def report(result: dict[str, Any], model_dir: str, root: str) -> None:
             continue
         cells = [m["mcc"], m["brier"], m["sn34"], m["acc"], m["auc"]]
         rows.append([name, str(int(m["n"])), *(f"{v:.4f}" for v in cells)])
-    print_table(f"gasbench-style score ({result['modality']}): {model_dir} on {root}",
-                ["pass", "n", "MCC", "Brier", "sn34", "acc", "AUC"], rows)  # fmt: skip
+    print(f"model_dir: {model_dir}\nroot: {root}")
+    head = ["pass", "n", "MCC", "Brier", "sn34", "acc", "AUC"]
+    print_table(f"gasbench-style score ({result['modality']} model)", head, rows)
     weight = result["aug_weight"]
     print(f"sn34 = {1 - weight:g} * clean + {weight:g} * augmented: {result['sn34']:.4f}")
     robustness = result["augmentation_robustness"]
