@@ -19,6 +19,7 @@ rounded to uint8 after each resize as OpenCV does. OpenCV computes in fixed poin
 can differ by one grey level; boxes then agree to within a pixel (tests/export).
 """
 
+import functools
 import math
 
 import torch
@@ -30,43 +31,47 @@ PYRAMID_FACTOR = 0.709
 CUBIC_A = -0.75
 
 
+@functools.lru_cache(maxsize=1024)
 def _area_weights(size_in: int, size_out: int) -> torch.Tensor:
     """OpenCV's INTER_AREA shrink: each output pixel averages the input cells it covers."""
     scale = 1.0 / (size_out / size_in)
-    weights = torch.zeros(size_out, size_in, dtype=torch.float64)
-    for i in range(size_out):
+    weights = [[0.0] * size_in for _ in range(size_out)]
+    for i, row in enumerate(weights):
         start, end = i * scale, i * scale + scale
         cell = min(scale, size_in - start)
-        first, last = math.ceil(start), min(math.floor(end), size_in - 1)
-        first = min(first, last)
+        last = min(math.floor(end), size_in - 1)
+        first = min(math.ceil(start), last)
         if first - start > 1e-3:
-            weights[i, first - 1] += (first - start) / cell
-        weights[i, first:last] += 1.0 / cell
+            row[first - 1] += (first - start) / cell
+        for k in range(first, last):
+            row[k] += 1.0 / cell
         if end - last > 1e-3:
-            weights[i, last] += min(end - last, 1.0, cell) / cell
-    return weights
+            row[last] += min(end - last, 1.0, cell) / cell
+    return torch.tensor(weights, dtype=torch.float64)
 
 
+@functools.lru_cache(maxsize=1024)
 def _area_linear_weights(size_in: int, size_out: int) -> torch.Tensor:
     """OpenCV's INTER_AREA where it does not shrink both axes: a linear rule of its own."""
     scale, inverse = size_in / size_out, size_out / size_in
-    weights = torch.zeros(size_out, size_in, dtype=torch.float64)
-    for i in range(size_out):
+    weights = [[0.0] * size_in for _ in range(size_out)]
+    for i, row in enumerate(weights):
         source = math.floor(i * scale)
         frac = (i + 1) - (source + 1) * inverse
         frac = 0.0 if frac <= 0 else frac - math.floor(frac)
         if source >= size_in - 1:
             source, frac = size_in - 1, 0.0
-        weights[i, source] += 1 - frac
-        weights[i, min(source + 1, size_in - 1)] += frac
-    return weights
+        row[source] += 1 - frac
+        row[min(source + 1, size_in - 1)] += frac
+    return torch.tensor(weights, dtype=torch.float64)
 
 
+@functools.lru_cache(maxsize=1024)
 def _cubic_weights(size_in: int, size_out: int) -> torch.Tensor:
     """OpenCV's INTER_CUBIC (A = -0.75), borders replicated."""
     scale = size_in / size_out
-    weights = torch.zeros(size_out, size_in, dtype=torch.float64)
-    for i in range(size_out):
+    weights = [[0.0] * size_in for _ in range(size_out)]
+    for i, row in enumerate(weights):
         position = (i + 0.5) * scale - 0.5
         source = math.floor(position)
         x = position - source
@@ -77,8 +82,8 @@ def _cubic_weights(size_in: int, size_out: int) -> torch.Tensor:
         ]
         taps.append(1 - sum(taps))
         for k, tap in enumerate(taps):
-            weights[i, min(max(source - 1 + k, 0), size_in - 1)] += tap
-    return weights
+            row[min(max(source - 1 + k, 0), size_in - 1)] += tap
+    return torch.tensor(weights, dtype=torch.float64)
 
 
 def _fixed_point(images: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -92,7 +97,7 @@ def _area_average(images: torch.Tensor, height: int, width: int) -> torch.Tensor
     """OpenCV's INTER_AREA for whole-number factors: plain means; its 2 x 2 path rounds
     halves up, the others to even."""
     fy, fx = images.shape[-2] // height, images.shape[-1] // width
-    mean = F.avg_pool2d(images.double(), (fy, fx))
+    mean = F.avg_pool2d(images.float(), (fy, fx))  # float32: whole sums, as OpenCV's
     return torch.floor(mean + 0.5) if (fy, fx) == (2, 2) else mean.round()
 
 
