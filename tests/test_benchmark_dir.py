@@ -125,3 +125,13 @@ def test_a_model_dir_without_model_config_is_one_clear_error(make_cfg, root, tmp
 def test_bad_settings_are_one_clear_error(make_cfg, model_dir, root, capsys, override, expected):
     cfg = make_cfg("benchmark_dir", [f"model_dir={model_dir}", f"root={root}", override])
     assert expected in user_error(benchmark, cfg, capsys)
+
+
+def test_a_folder_where_nothing_reads_is_one_clear_error(make_cfg, model_dir, tmp_path, capsys):
+    for name in ("real", "fake"):
+        (tmp_path / "bad" / name).mkdir(parents=True)
+        (tmp_path / "bad" / name / "x.png").write_bytes(b"not a png")
+    cfg = make_cfg("benchmark_dir", [f"model_dir={model_dir}", f"root={tmp_path / 'bad'}"])
+    message = user_error(benchmark, cfg, capsys)
+    assert message.startswith("no file could be scored: all 2 were skipped, e.g. ")
+    assert "real/x.png: not a readable image" in message

@@ -460,7 +460,11 @@ def summary(scores: FolderScores, aug_weight: float) -> dict[str, Any]:
     """Per-pass metrics, the blended sn34 as the harness reports it, the skips."""
     passes = {name: scores.passes[name].metrics() for name in PASSES}
     if not passes["clean"]["n"]:
-        raise DataError("no file could be scored: every one was skipped (see the reasons above)")
+        first = scores.skipped[0]
+        raise DataError(
+            f"no file could be scored: all {sum(scores.selected.values())} were skipped, "
+            f"e.g. {first.path}: {first.reason}"
+        )
     clean = passes["clean"]["sn34"]
     augmented = passes["augmented"].get("sn34")
     blended = clean if augmented is None or aug_weight <= 0 else blend(clean, augmented, aug_weight)
