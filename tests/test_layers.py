@@ -17,7 +17,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "fakeguard"
 # `__main__` is an entry point, on the top layer.
 LAYERS = [
     {"errors"},
-    {"settings", "instantiate", "files", "devices", "console", "loggers", "cli"},
+    {"settings", "instantiate", "files", "walk", "devices", "console", "loggers", "cli"},
     {"attacks", "models", "data"},
     {"robustness"},
     {"scoring"},

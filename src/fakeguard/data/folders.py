@@ -6,6 +6,7 @@ import logging
 from collections import Counter
 from pathlib import Path
 
+from fakeguard import walk
 from fakeguard.data.images import why_unusable
 from fakeguard.data.samples import FaceSample
 from fakeguard.data.splits import SPLITS
@@ -42,10 +43,10 @@ def scan_folders(root: str | Path) -> list[FaceSample]:
     skipped: Counter[str] = Counter()
     for name, label in CLASS_DIRS.items():
         folder = root / name
-        files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        listed = walk.entries(folder) if folder.is_dir() else []
         found = 0
-        for path in files:
-            reason = why_unusable(path)
+        for path, note in listed:
+            reason = note or (why_unusable(path) if path.is_file() else "not a regular file")
             if reason:
                 skipped[reason] += 1
                 log.debug("skipping %s: %s", path, reason)

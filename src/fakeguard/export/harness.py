@@ -75,7 +75,7 @@ from av.video.reformatter import Colorspace
 from omegaconf import DictConfig
 from PIL import Image
 
-from fakeguard import settings
+from fakeguard import settings, walk
 from fakeguard.console import print_table
 from fakeguard.data.frames import MediaReadError
 from fakeguard.data.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
@@ -246,9 +246,11 @@ def list_media(
     items, skipped, selected = [], [], {}
     for name, label in CLASSES.items():
         matching = []
-        for path in sorted(p for p in (root / name).rglob("*") if not p.is_dir()):
+        for path, note in walk.entries(root / name):
             kind = kind_of(path)
-            if kind == modality:
+            if note:
+                skipped.append(Skip(str(path), note))
+            elif kind == modality:
                 matching.append(path)
             elif kind is None:
                 skipped.append(Skip(str(path), "not an image or video file"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.progress import Progress
 
-from fakeguard import settings
+from fakeguard import settings, walk
 from fakeguard.console import print_metrics
 from fakeguard.data.extract import ExtractSettings, check_face_settings
 from fakeguard.data.faces import FaceDetector
@@ -29,64 +28,19 @@ COLUMNS = ["path", "prob_fake", "label", "faces", "frames", "frames_sampled", "e
 
 
 def input_entries(target: str | Path) -> list[tuple[Path, str]]:
-    """(path, note) for `target` itself if it is no folder, else for every entry under it,
-    so each gets a row: media, other files, hidden ones, broken symlinks, FIFOs (`file_faces`
-    says what is wrong with a file). Folders are walked, not listed. Links to folders are
-    followed after the real folders, once per folder: a link into its own ancestry (a loop) or
-    to a folder walked already gets a row whose note says so, instead of being walked again."""
+    """(path, note) for `target` itself if it is no folder, else for every entry under it
+    (`fakeguard.walk.entries`: links to folders followed once), so each gets a row: media,
+    other files, hidden ones, broken symlinks, FIFOs (`file_faces` says what is wrong with a
+    file), symlink loops."""
     path = Path(target).expanduser()
     if not path.is_dir():
         if not (path.exists() or path.is_symlink()):
             raise MissingFileError(f"input not found: {path}")
         return [(path, "")]
-    rows: list[tuple[Path, str]] = []
-    walked: dict[tuple[int, int], Path] = {}
-    links = [path]
-    while links:
-        link = links.pop(0)
-        info = link.stat()
-        key = (info.st_dev, info.st_ino)
-        if key in walked:
-            if link.parent.resolve().is_relative_to(link.resolve()):
-                rows.append((link, f"symlink loop (back to {walked[key]}, walked once)"))
-            else:
-                rows.append((link, f"link to a folder walked already ({walked[key]})"))
-            continue
-        walked[key] = link
-        rows += _walk(link, walked, links)
+    rows = walk.entries(path)
     if not any(is_media(p) for p, _ in rows):
         found = f"{len(rows)} other entries" if rows else "it is empty"
         raise DataError(f"no images or videos under {path} ({found})")
-    return sorted(rows)
-
-
-def _walk(
-    top: Path, walked: dict[tuple[int, int], Path], links: list[Path]
-) -> list[tuple[Path, str]]:
-    """The entries under `top`, without following links to folders (they go on `links`)."""
-    rows, folders = [], [top]
-    while folders:
-        folder = folders.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as error:
-            rows.append((folder, f"cannot list folder: {error.strerror or error}"))
-            continue
-        for entry in entries:
-            path = Path(entry.path)
-            try:
-                real_folder = entry.is_dir(follow_symlinks=False)
-                linked_folder = not real_folder and entry.is_symlink() and entry.is_dir()
-            except OSError:  # a symlink loop or the like: a row, `file_faces` says why
-                real_folder = linked_folder = False
-            if linked_folder:
-                links.append(path)
-            elif real_folder:
-                info = entry.stat(follow_symlinks=False)
-                walked.setdefault((info.st_dev, info.st_ino), path)
-                folders.append(path)
-            else:
-                rows.append((path, ""))
     return rows
 
 

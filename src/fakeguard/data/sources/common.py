@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from fakeguard import walk
 from fakeguard.data.images import IMAGE_SUFFIXES
 from fakeguard.errors import DataError
 
@@ -125,7 +126,9 @@ def existing_dir(root: str | Path, dataset: str, holds: str) -> Path:
 
 def media_files(folder: Path, suffixes: frozenset[str], recursive: bool = False) -> list[Path]:
     """Files in `folder` with one of `suffixes` (any case), sorted; [] if it does not exist."""
-    candidates = folder.rglob("*") if recursive else folder.glob("*")
+    if not folder.is_dir():
+        return []
+    candidates = walk.files(folder) if recursive else folder.glob("*")
     # Hidden files (macOS "._x.mp4" copies) share the suffix but hold no media.
     return sorted(
         path
