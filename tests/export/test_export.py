@@ -190,3 +190,20 @@ def test_export_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "loaded as gasbench does (float32): max |softmax[:, 1] - P(fake)|" in result.stdout
     assert (tmp_path / "gas" / "model.safetensors").is_file()
+
+
+def test_the_harness_loader_takes_short_dtype_names_and_drops_settings_load_model_lacks(
+    tmp_path,
+):
+    detector = tiny_detector("Detector")
+    folder = write_gasbench_dir(detector, tmp_path / "gas", Packaging(input="crops"))
+    config = yaml.safe_load((folder / "model_config.yaml").read_text())
+    config["dtype"] = "bf16"
+    config["model"]["normalize"] = {"mean": [0.5] * 3}  # not a load_model argument: dropped
+    (folder / "model_config.yaml").write_text(yaml.safe_dump(config))
+    model, _ = load_like_harness(folder)
+    assert next(model.parameters()).dtype == torch.bfloat16
+    config["dtype"] = "int8"
+    (folder / "model_config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(UserError, match="dtype 'int8'"):
+        load_like_harness(folder)

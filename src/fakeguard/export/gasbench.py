@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,7 @@ INPUTS = ("frames", "crops")
 MODALITIES = ("image", "video")
 FACE_SCORES = ("max", "largest")
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+HARNESS_DTYPES = {**DTYPES, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 # What gasbench's static analyser allows model.py to import, and the calls it refuses.
 ALLOWED_IMPORTS = frozenset(
     {
@@ -236,13 +238,25 @@ def import_model_py(folder: str | Path, module_name: str = "custom_model") -> Mo
 
 def load_like_harness(folder: str | Path) -> tuple[torch.nn.Module, dict[str, Any]]:
     """(model, config) as gasbench gets them: model.py's `load_model` with the config's
-    weights file and model settings, then the module cast to the config's dtype."""
+    weights file and model settings (only `num_classes` when the others do not fit its
+    signature, as the harness retries), then the module cast to the config's dtype (the
+    harness's short names fp32/fp16/bf16 too)."""
     folder = Path(folder)
     config = yaml.safe_load((folder / "model_config.yaml").read_text())
     settings = dict(config["model"])
-    weights = folder / settings.pop("weights_file", "model.safetensors")
-    model = import_model_py(folder).load_model(str(weights), **settings)
-    model.to(dtype=DTYPES[config.get("dtype", "float32")])
+    weights = str(folder / settings.pop("weights_file", "model.safetensors"))
+    load_model = import_model_py(folder).load_model
+    try:
+        inspect.signature(load_model).bind(weights, **settings)
+    except TypeError:
+        settings = {"num_classes": settings.get("num_classes", 2)}
+    model = load_model(weights, **settings)
+    dtype = config.get("dtype", "float32")
+    if dtype not in HARNESS_DTYPES:
+        raise UserError(
+            f"{folder}/model_config.yaml: dtype {dtype!r} is not one of {sorted(HARNESS_DTYPES)}"
+        )
+    model.to(dtype=HARNESS_DTYPES[dtype])
     return model, config
 
 
