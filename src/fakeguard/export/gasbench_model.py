@@ -126,26 +126,34 @@ class FrameModel(nn.Module):
         """The share of frames scored so far in which no face was found."""
         return float(self.frames_whole) / max(int(self.frames_seen), 1)
 
-    def crops(self, frame: torch.Tensor) -> torch.Tensor:
-        """One uint8 frame [3, H, W] -> its faces as detector inputs [n, 3, S, S] (largest
-        first), or the whole frame [1, 3, S, S] when there is none."""
-        pixels = frame.float()
-        (found,) = self.faces(pixels.unsqueeze(0))
+    def crops(self, frame: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+        """A frame [3, H, W] and its faces [n, 5] -> detector inputs [n, 3, S, S], or the
+        whole frame [1, 3, S, S] when there is no face (counted)."""
         _, h, w = frame.shape
-        boxes = [crop_box(box, h, w, self.settings["margin"]) for box in found]
+        boxes = [crop_box(box, h, w, self.settings["margin"]) for box in faces]
         self.frames_seen += 1
         if not boxes:
             self.frames_whole += 1
-            return resize_and_pad(pixels, self.side).unsqueeze(0)
-        cut = [resize_and_pad(pixels[:, y1:y2, x1:x2], self.side) for x1, y1, x2, y2 in boxes]
+            return resize_and_pad(frame, self.side).unsqueeze(0)
+        cut = [resize_and_pad(frame[:, y1:y2, x1:x2], self.side) for x1, y1, x2, y2 in boxes]
         return torch.stack(cut)
 
-    def frame_logits(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 frames [N, 3, H, W] -> fakeguard's logit z of P(fake) per frame [N]."""
+    def frame_logits(self, frames: torch.Tensor, batch: int = 64) -> torch.Tensor:
+        """uint8 frames [N, 3, H, W] -> fakeguard's logit z of P(fake) per frame [N]: faces
+        found in all frames at once, every crop scored in batches of `batch`."""
+        pixels = frames.float()
+        found = self.faces(pixels)
+        crops = [self.crops(frame, faces) for frame, faces in zip(pixels, found, strict=True)]
+        inputs = torch.cat(crops)
+        z = torch.cat(
+            [
+                self.detector.classifier(self.detector.embed(inputs[i : i + batch]))[:, 1] * 2
+                for i in range(0, len(inputs), batch)
+            ]
+        )
         scores = []
-        for frame in frames:
-            z = self.detector.classifier(self.detector.embed(self.crops(frame)))[:, 1] * 2
-            scores.append(z.max() if self.settings["face_score"] == "max" else z[0])
+        for part in z.split([len(c) for c in crops]):
+            scores.append(part.max() if self.settings["face_score"] == "max" else part[0])
         return torch.stack(scores).float()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
