@@ -15,7 +15,7 @@ import pytest
 from helpers import ROOT, compose_config, face_image, tiny_detector, user_error, write_checkpoint
 from hydra.core.global_hydra import GlobalHydra
 
-from fakeguard.export.harness import benchmark
+from fakeguard.export.benchmark import benchmark
 from fakeguard.export.run import export
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,7 +11,7 @@ import pytest
 
 from fakeguard import walk
 from fakeguard.data.folders import scan_folders
-from fakeguard.export.harness import list_media
+from fakeguard.export.benchmark import list_media
 
 
 @pytest.fixture

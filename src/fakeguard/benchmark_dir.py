@@ -9,7 +9,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fakeguard.cli import reports_user_errors
-from fakeguard.export.harness import benchmark
+from fakeguard.export.benchmark import benchmark
 
 # configs/ lives at the top of the checkout (an editable install: pip install -e .)
 CONFIG_PATH = "../../configs"
