@@ -12,7 +12,7 @@ from helpers import SHARED_DATA, clean_gasbench_logits, tiny_detector
 from fakeguard.data.faces import FaceDetector, crop_box
 from fakeguard.data.transforms import eval_pipeline
 from fakeguard.errors import SettingError
-from fakeguard.export import gasbench_faces
+from fakeguard.export import gasbench_faces, gasbench_model
 from fakeguard.export.gasbench import (
     Packaging,
     check_model_source,
@@ -21,6 +21,7 @@ from fakeguard.export.gasbench import (
 )
 from fakeguard.robustness.video import decoded_frames
 from fakeguard.scoring.predict import p_fake_of_crops
+from fakeguard.scoring.video import confident_mean
 
 FFPP = SHARED_DATA / "ffpp_sample"
 needs_ffpp = pytest.mark.skipif(not FFPP.is_dir(), reason=f"needs {FFPP}")
@@ -166,3 +167,12 @@ def test_the_video_path_scores_a_decoded_ffpp_clip(detector, tmp_path):
 def test_a_bad_packaging_setting_is_named(detector, tmp_path, change, named):
     with pytest.raises(SettingError, match=named):
         write_gasbench_dir(detector, tmp_path / "gas", Packaging(**change))
+
+
+@pytest.mark.parametrize("case", ["mostly fake", "mostly real", "mixed"])
+def test_the_clip_score_is_fakeguard_s_confident_strategy(case):
+    rng = np.random.default_rng(len(case))
+    low, high = {"mostly fake": (0.7, 1.0), "mostly real": (0.0, 0.21), "mixed": (0.0, 1.0)}[case]
+    probs = rng.uniform(low, high, 32)
+    ours = gasbench_model.confident_mean(torch.tensor(probs), 0.8)
+    assert float(ours) == pytest.approx(confident_mean(probs, 0.8), abs=1e-9)
