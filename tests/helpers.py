@@ -286,3 +286,9 @@ def two_conv_net(*, flags: bool = False) -> torch.nn.Module:
         nn.Linear(16, 1),
         nn.Flatten(0),
     ).eval()
+
+
+def noise(height: int, width: int, frames: int | None = None, seed: int = 0) -> np.ndarray:
+    """Seeded uint8 RGB noise: an image (H, W, 3), or a clip (T, H, W, 3) with `frames`."""
+    shape = (height, width, 3) if frames is None else (frames, height, width, 3)
+    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)

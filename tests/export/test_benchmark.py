@@ -37,11 +37,6 @@ from fakeguard.export.harness import (
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def noise(height: int, width: int, frames: int | None = None, seed: int = 0) -> np.ndarray:
-    shape = (height, width, 3) if frames is None else (frames, height, width, 3)
-    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
-
-
 # ---- sn34, the blend, the softmax ------------------------------------------------------------
 
 

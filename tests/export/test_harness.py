@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from helpers import face_image
+from helpers import face_image, noise
 from PIL import Image
 
 from fakeguard.data.frames import MediaReadError
@@ -33,11 +33,6 @@ from fakeguard.robustness.codecs import h264_frames
 from fakeguard.robustness.suite import track
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def noise(height: int, width: int, frames: int | None = None, seed: int = 0) -> np.ndarray:
-    shape = (height, width, 3) if frames is None else (frames, height, width, 3)
-    return np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
 
 
 def test_p_fake_is_one_minus_p_real_for_any_number_of_classes():
